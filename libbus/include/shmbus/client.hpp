@@ -1,0 +1,65 @@
+// Attaching to a bus.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "shmbus/publisher.hpp"
+#include "shmbus/subscriber.hpp"
+#include "shmbus/topic_options.hpp"
+
+namespace shmbus {
+
+namespace detail {
+class ClientCore;
+}
+
+struct ClientOptions {
+  std::string bus;   // empty: $SHMBUS_BUS, else "default"
+  std::string name;  // shown by `shmbus ls`; empty: the program's name
+};
+
+struct Versions {
+  std::string library;
+  std::string daemon;
+  std::uint32_t layout = 0;
+  std::uint32_t protocol = 0;
+};
+
+// A process's attachment to one bus. Throws shmbus::Error when no daemon serves the bus, on a
+// version mismatch or when access is refused. Publishers and subscribers keep the attachment
+// alive while they exist; the last one to go detaches. If the daemon restarts, the client
+// reconnects and re-registers on its own; messages keep flowing meanwhile.
+class Client {
+ public:
+  explicit Client(ClientOptions options = {});
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+  ~Client();
+
+  [[nodiscard]] const std::string& bus() const noexcept;
+  [[nodiscard]] std::uint64_t id() const noexcept;
+  [[nodiscard]] Versions versions() const;
+
+  // Opens (creating on first use) `topic` and adds a publisher or a subscriber to it.
+  Publisher publisher(std::string_view topic, const TopicOptions& topic_options = {},
+                      const PublisherOptions& options = {});
+  Subscriber subscriber(std::string_view topic, const SubscribeOptions& options = {},
+                        const TopicOptions& topic_options = {});
+
+  // The shape of a topic, creating it on first use.
+  TopicInfo open_topic(std::string_view topic, const TopicOptions& topic_options = {});
+
+ private:
+  std::shared_ptr<detail::ClientCore> core_;
+};
+
+// True when a daemon (or an embedded supervisor) answers on the bus's control socket.
+bool daemon_serves(std::string_view bus);
+
+}  // namespace shmbus

@@ -1,0 +1,91 @@
+// Publishing to a topic: copy-publish of bytes or trivially copyable values, or a zero-copy loan.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <type_traits>
+
+#include "shmbus/error.hpp"
+#include "shmbus/topic_options.hpp"
+
+namespace shmbus {
+
+namespace detail {
+class PublisherCore;
+}
+
+struct PublisherOptions {
+  // How long a publish on a full `block` topic waits for the slowest subscriber before it returns
+  // Status::timeout.
+  std::chrono::nanoseconds block_timeout = std::chrono::seconds(1);
+};
+
+// A slot claimed for writing in place. commit() publishes it; a Loan destroyed or moved-over
+// without commit() is given back, and subscribers skip it.
+class Loan {
+ public:
+  Loan() = default;
+  Loan(Loan&& other) noexcept;
+  Loan& operator=(Loan&& other) noexcept;
+  Loan(const Loan&) = delete;
+  Loan& operator=(const Loan&) = delete;
+  ~Loan();
+
+  // ok, or why no slot was claimed (timeout, full, too_large, closed).
+  [[nodiscard]] Status status() const noexcept { return status_; }
+  [[nodiscard]] explicit operator bool() const noexcept { return status_ == Status::ok; }
+  [[nodiscard]] std::span<std::byte> data() const noexcept { return {data_, capacity_}; }
+  [[nodiscard]] std::uint64_t sequence() const noexcept { return sequence_; }
+
+  // Publishes the first `size` bytes written (at most the loaned size).
+  Status commit(std::size_t size) noexcept;
+  Status commit() noexcept { return commit(capacity_); }
+
+ private:
+  friend class Publisher;
+  void release() noexcept;
+  detail::PublisherCore* core_ = nullptr;
+  std::byte* data_ = nullptr;
+  std::size_t capacity_ = 0;
+  std::uint64_t sequence_ = 0;
+  Status status_ = Status::closed;
+};
+
+class Publisher {
+ public:
+  Publisher() = default;
+  Publisher(Publisher&&) noexcept;
+  Publisher& operator=(Publisher&&) noexcept;
+  ~Publisher();
+
+  // Copies `payload` into the next slot. In `block` topics waits up to block_timeout for room.
+  Status publish(std::span<const std::byte> payload) noexcept;
+  // Like publish, but returns Status::full at once where publish would wait.
+  Status try_publish(std::span<const std::byte> payload) noexcept;
+
+  template <typename T>
+    requires std::is_trivially_copyable_v<T>
+  Status publish(const T& value) noexcept {
+    return publish(std::as_bytes(std::span<const T, 1>(&value, 1)));
+  }
+
+  // Claims a slot of `size` bytes to write in place (zero copy).
+  Loan loan(std::size_t size) noexcept;
+
+  [[nodiscard]] const std::string& topic() const noexcept;
+  [[nodiscard]] std::uint64_t id() const noexcept;
+  [[nodiscard]] std::uint32_t max_payload() const noexcept;
+  [[nodiscard]] TopicInfo info() const noexcept;
+  [[nodiscard]] explicit operator bool() const noexcept { return core_ != nullptr; }
+
+ private:
+  friend class Client;
+  explicit Publisher(std::unique_ptr<detail::PublisherCore> core);
+  std::unique_ptr<detail::PublisherCore> core_;
+};
+
+}  // namespace shmbus

@@ -1,0 +1,11 @@
+// Everything a program needs to publish and receive on a shmbus bus.
+#pragma once
+
+#include "shmbus/client.hpp"
+#include "shmbus/error.hpp"
+#include "shmbus/message.hpp"
+#include "shmbus/publisher.hpp"
+#include "shmbus/subscriber.hpp"
+#include "shmbus/topic_options.hpp"
+#include "shmbus/version.hpp"
+#include "shmbus/wait_set.hpp"
