@@ -10,22 +10,22 @@ namespace shmbus {
 
 enum class ErrorCode : std::uint16_t {
   ok = 0,
-  invalid_name,          // a topic or bus name breaks the naming rules
-  invalid_argument,      // a size, count or option is out of range
-  message_too_large,     // payload larger than the topic's slot size
-  version_mismatch,      // protocol or layout version differs between library and daemon
-  no_daemon,             // nothing serves the bus's control socket
-  daemon_running,        // a second daemon was started on a bus that has one
-  permission_denied,     // the kernel or the daemon's ACL refused access
-  corrupted_segment,     // a shared-memory segment failed validation
-  topic_mismatch,        // a topic exists with other slot size, slot count or policy
-  limit_reached,         // a table (topics, clients, publishers, subscribers) is full
-  not_found,             // a topic, record or segment does not exist
-  protocol_error,        // a malformed control message
-  io_error,              // a system call failed
-  timeout,               // a wait ran out
-  disconnected,          // the daemon closed the control connection
-  config_error,          // the daemon's configuration file is invalid
+  invalid_name,       // a topic or bus name breaks the naming rules
+  invalid_argument,   // a size, count or option is out of range
+  message_too_large,  // payload larger than the topic's slot size
+  version_mismatch,   // protocol or layout version differs between library and daemon
+  no_daemon,          // nothing serves the bus's control socket
+  daemon_running,     // a second daemon was started on a bus that has one
+  permission_denied,  // the kernel or the daemon's ACL refused access
+  corrupted_segment,  // a shared-memory segment failed validation
+  topic_mismatch,     // a topic exists with other slot size, slot count or policy
+  limit_reached,      // a table (topics, clients, publishers, subscribers) is full
+  not_found,          // a topic, record or segment does not exist
+  protocol_error,     // a malformed control message
+  io_error,           // a system call failed
+  timeout,            // a wait ran out
+  disconnected,       // the daemon closed the control connection
+  config_error,       // the daemon's configuration file is invalid
 };
 
 std::string_view to_string(ErrorCode code) noexcept;
@@ -42,11 +42,11 @@ class Error : public std::runtime_error {
 // What a hot-path call did. Never allocated, never thrown.
 enum class Status : std::uint8_t {
   ok = 0,
-  empty,          // try_receive: nothing new yet
-  timeout,        // a blocking call's deadline passed
-  full,           // block-mode publish that may not wait (try_publish) found the ring full
-  too_large,      // payload larger than the topic's slot size
-  closed,         // the publisher or subscriber was moved from or closed
+  empty,      // try_receive: nothing new yet
+  timeout,    // a blocking call's deadline passed
+  full,       // block-mode publish that may not wait (try_publish) found the ring full
+  too_large,  // payload larger than the topic's slot size
+  closed,     // the publisher or subscriber was moved from or closed
 };
 
 std::string_view to_string(Status status) noexcept;

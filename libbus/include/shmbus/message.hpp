@@ -13,6 +13,9 @@ namespace shmbus {
 namespace layout {
 struct SlotHeader;
 }
+namespace detail {
+class SubscriberCore;
+}
 
 struct MessageHeader {
   std::uint64_t sequence = 0;         // position in the topic, one order for all subscribers
@@ -29,7 +32,9 @@ class Message {
  public:
   Message() = default;
 
-  [[nodiscard]] std::span<const std::byte> payload() const noexcept { return {data_, header_.size}; }
+  [[nodiscard]] std::span<const std::byte> payload() const noexcept {
+    return {data_, header_.size};
+  }
   [[nodiscard]] const MessageHeader& header() const noexcept { return header_; }
   [[nodiscard]] std::uint64_t sequence() const noexcept { return header_.sequence; }
   [[nodiscard]] std::uint64_t publish_time_ns() const noexcept { return header_.publish_time_ns; }
@@ -41,7 +46,7 @@ class Message {
 
   // A copy of the payload as T if the sizes match.
   template <typename T>
-    requires std::is_trivially_copyable_v<T>
+  requires std::is_trivially_copyable_v<T>
   [[nodiscard]] std::optional<T> as() const noexcept {
     if (header_.size != sizeof(T)) return std::nullopt;
     T value;
@@ -50,7 +55,7 @@ class Message {
   }
 
  private:
-  friend class Subscriber;
+  friend class detail::SubscriberCore;
   MessageHeader header_{};
   const std::byte* data_ = nullptr;
   const layout::SlotHeader* slot_ = nullptr;

@@ -68,10 +68,8 @@ class Publisher {
   Status try_publish(std::span<const std::byte> payload) noexcept;
 
   template <typename T>
-    requires std::is_trivially_copyable_v<T>
-  Status publish(const T& value) noexcept {
-    return publish(std::as_bytes(std::span<const T, 1>(&value, 1)));
-  }
+  requires std::is_trivially_copyable_v<T> Status publish(const T& value)
+  noexcept { return publish(std::as_bytes(std::span<const T, 1>(&value, 1))); }
 
   // Claims a slot of `size` bytes to write in place (zero copy).
   Loan loan(std::size_t size) noexcept;

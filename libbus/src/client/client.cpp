@@ -1,1 +1,53 @@
+#include "shmbus/client.hpp"
 
+#include <sys/socket.h>
+
+#include "client/client_core.hpp"
+#include "client/publisher_core.hpp"
+#include "client/subscriber_core.hpp"
+
+namespace shmbus {
+
+Client::Client(ClientOptions options)
+    : core_(std::make_shared<detail::ClientCore>(std::move(options))) {}
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+Client::~Client() = default;
+
+const std::string& Client::bus() const noexcept {
+  return core_->bus();
+}
+std::uint64_t Client::id() const noexcept {
+  return core_->id();
+}
+Versions Client::versions() const {
+  return core_->versions();
+}
+
+Publisher Client::publisher(std::string_view topic, const TopicOptions& topic_options,
+                            const PublisherOptions& options) {
+  auto mapped = core_->open_topic(topic, topic_options);
+  return Publisher(std::make_unique<detail::PublisherCore>(core_, std::move(mapped), options));
+}
+
+Subscriber Client::subscriber(std::string_view topic, const SubscribeOptions& options,
+                              const TopicOptions& topic_options) {
+  auto mapped = core_->open_topic(topic, topic_options);
+  return Subscriber(std::make_unique<detail::SubscriberCore>(core_, std::move(mapped), options));
+}
+
+TopicInfo Client::open_topic(std::string_view topic, const TopicOptions& topic_options) {
+  return core_->open_topic(topic, topic_options)->info();
+}
+
+bool daemon_serves(std::string_view bus) {
+  try {
+    detail::ControlConnection connection;
+    connection.connect(std::string(bus));
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+}  // namespace shmbus

@@ -1,1 +1,247 @@
+#include "client/client_core.hpp"
 
+#include <fmt/format.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "layout/naming.hpp"
+#include "shmbus/version.hpp"
+
+namespace shmbus::detail {
+namespace {
+
+constexpr auto kCallTimeout = std::chrono::milliseconds(5000);
+constexpr auto kReconnectWait = std::chrono::milliseconds(2000);
+constexpr int kReconnectIntervalMs = 20;
+
+std::string program_name() {
+  std::ifstream comm("/proc/self/comm");
+  std::string name;
+  std::getline(comm, name);
+  return name.empty() ? std::string("client") : name;
+}
+
+std::string version_string(std::uint32_t packed) {
+  return fmt::format("{}.{}.{}", packed >> 16, (packed >> 8) & 0xffU, packed & 0xffU);
+}
+
+}  // namespace
+
+ClientCore::ClientCore(ClientOptions options)
+    : bus_(options.bus.empty() ? naming::default_bus() : std::move(options.bus)),
+      name_(options.name.empty() ? program_name() : std::move(options.name)) {
+  if (auto problem = naming::check_bus_name(bus_)) throw Error(ErrorCode::invalid_name, *problem);
+  name_.resize(std::min(name_.size(), layout::kClientNameCapacity - 1));
+  {
+    std::lock_guard lock(mutex_);
+    connection_.connect(bus_);
+    hello_locked(0);
+    connected_ = true;
+  }
+  shutdown_fd_ = ::eventfd(0, EFD_CLOEXEC);
+  if (shutdown_fd_ < 0) {
+    throw Error(ErrorCode::io_error, fmt::format("eventfd: {}", std::strerror(errno)));
+  }
+  monitor_ = std::thread([this] { monitor(); });
+}
+
+ClientCore::~ClientCore() {
+  const std::uint64_t one = 1;
+  if (shutdown_fd_ >= 0 && ::write(shutdown_fd_, &one, sizeof(one)) < 0) {
+    // Nothing to do: the monitor thread is then woken by the socket closing below.
+  }
+  if (monitor_.joinable()) monitor_.join();
+  if (shutdown_fd_ >= 0) ::close(shutdown_fd_);
+  std::lock_guard lock(mutex_);
+  connection_.close();  // the daemon frees everything this client still held
+}
+
+void ClientCore::hello_locked(std::uint64_t resume_client_id) {
+  protocol::Hello hello{};
+  hello.layout_version = layout::kLayoutVersion;
+  hello.library_version = kVersionPacked;
+  hello.resume_client_id = resume_client_id;
+  protocol::copy_string(hello.client_name, name_);
+  const auto reply = connection_.call(hello, kCallTimeout);
+  const auto* body = std::get_if<protocol::HelloReply>(&reply.body);
+  if (body == nullptr) {
+    throw Error(ErrorCode::protocol_error, "the daemon answered hello with an unexpected reply");
+  }
+  client_id_ = body->client_id;
+  epoch_ = body->epoch;
+  daemon_version_ = body->daemon_version;
+  daemon_layout_ = body->layout_version;
+}
+
+Versions ClientCore::versions() const {
+  return {kVersionString, version_string(daemon_version_), daemon_layout_,
+          protocol::kProtocolVersion};
+}
+
+protocol::Message ClientCore::call(protocol::Body request) {
+  std::unique_lock lock(mutex_);
+  if (!connected_ &&
+      !connected_changed_.wait_for(lock, kReconnectWait, [this] { return connected_; })) {
+    throw Error(ErrorCode::disconnected,
+                fmt::format("the daemon of bus '{}' is gone and no new one answered within {} ms",
+                            bus_, kReconnectWait.count()));
+  }
+  try {
+    return connection_.call(std::move(request), kCallTimeout);
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::disconnected) connected_ = false;
+    throw;
+  }
+}
+
+std::shared_ptr<MappedTopic> ClientCore::open_topic(std::string_view name,
+                                                    const TopicOptions& options) {
+  if (auto problem = naming::check_topic_name(name)) {
+    throw Error(ErrorCode::invalid_name, *problem);
+  }
+  protocol::OpenTopic request{};
+  protocol::copy_string(request.name, name);
+  request.slot_size = options.slot_size;
+  request.slot_count = options.slot_count;
+  request.policy = options.policy ? static_cast<std::uint32_t>(*options.policy == FullPolicy::block
+                                                                   ? layout::FullPolicy::block
+                                                                   : layout::FullPolicy::overwrite)
+                                  : protocol::kPolicyUnspecified;
+  const auto reply = call(request);
+  const auto* body = std::get_if<protocol::TopicReply>(&reply.body);
+  if (body == nullptr) {
+    throw Error(ErrorCode::protocol_error, "the daemon answered open_topic with another reply");
+  }
+  std::lock_guard lock(mutex_);
+  auto& cached = topics_[{body->topic_id, body->generation}];
+  if (auto topic = cached.lock()) return topic;
+  auto topic = std::make_shared<MappedTopic>(std::string(name), *body);
+  cached = topic;
+  return topic;
+}
+
+protocol::PublisherReply ClientCore::add_publisher(const MappedTopic& topic) {
+  const auto reply = call(protocol::AddPublisher{topic.topic_id(), topic.generation()});
+  const auto* body = std::get_if<protocol::PublisherReply>(&reply.body);
+  if (body == nullptr || body->index >= topic.view().max_publishers) {
+    throw Error(ErrorCode::protocol_error, "the daemon answered add_publisher out of range");
+  }
+  std::lock_guard lock(mutex_);
+  registrations_.push_back(
+      {topic.topic_id(), topic.generation(), protocol::RecordKind::publisher, body->index});
+  return *body;
+}
+
+protocol::SubscriberReply ClientCore::add_subscriber(const MappedTopic& topic,
+                                                     StartPosition start) {
+  protocol::AddSubscriber request{};
+  request.topic_id = topic.topic_id();
+  request.generation = topic.generation();
+  switch (start.from) {
+    case StartPosition::From::latest:
+      request.start = static_cast<std::uint32_t>(protocol::StartFrom::latest);
+      break;
+    case StartPosition::From::earliest:
+      request.start = static_cast<std::uint32_t>(protocol::StartFrom::earliest);
+      break;
+    case StartPosition::From::last_n:
+      request.start = static_cast<std::uint32_t>(protocol::StartFrom::last_n);
+      break;
+  }
+  request.last_n = start.count;
+  const auto reply = call(request);
+  const auto* body = std::get_if<protocol::SubscriberReply>(&reply.body);
+  if (body == nullptr || body->index >= topic.view().max_subscribers) {
+    throw Error(ErrorCode::protocol_error, "the daemon answered add_subscriber out of range");
+  }
+  std::lock_guard lock(mutex_);
+  registrations_.push_back(
+      {topic.topic_id(), topic.generation(), protocol::RecordKind::subscriber, body->index});
+  return *body;
+}
+
+void ClientCore::forget(std::uint32_t topic_id, protocol::RecordKind kind, std::uint32_t index) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(registrations_, [&](const Registration& r) {
+    return r.topic_id == topic_id && r.kind == kind && r.index == index;
+  });
+}
+
+void ClientCore::remove_publisher(const MappedTopic& topic, std::uint32_t index) noexcept {
+  forget(topic.topic_id(), protocol::RecordKind::publisher, index);
+  try {
+    call(protocol::RemovePublisher{topic.topic_id(), topic.generation(), index, 0});
+  } catch (const Error&) {
+    // The daemon is gone or refused: it frees the record when this client's connection closes.
+  }
+}
+
+void ClientCore::remove_subscriber(const MappedTopic& topic, std::uint32_t index) noexcept {
+  forget(topic.topic_id(), protocol::RecordKind::subscriber, index);
+  try {
+    call(protocol::RemoveSubscriber{topic.topic_id(), topic.generation(), index, 0});
+  } catch (const Error&) {
+    // As above: the record is freed with the connection.
+  }
+}
+
+bool ClientCore::reconnect_locked() {
+  try {
+    connection_.connect(bus_);
+    hello_locked(client_id_);
+    std::vector<Registration> kept;
+    for (const auto& r : registrations_) {
+      try {
+        connection_.call(protocol::Reattach{r.topic_id, r.generation,
+                                            static_cast<std::uint32_t>(r.kind), r.index},
+                         kCallTimeout);
+        kept.push_back(r);
+      } catch (const Error& e) {
+        if (e.code() == ErrorCode::disconnected || e.code() == ErrorCode::timeout) throw;
+        // The new daemon no longer knows this record (its topic is gone): drop it.
+      }
+    }
+    registrations_ = std::move(kept);
+    connected_ = true;
+    connected_changed_.notify_all();
+    return true;
+  } catch (const Error&) {
+    connection_.close();
+    return false;
+  }
+}
+
+void ClientCore::monitor() {
+  for (;;) {
+    int socket_fd = -1;
+    {
+      std::lock_guard lock(mutex_);
+      socket_fd = connected_ ? connection_.fd() : -1;
+    }
+    if (socket_fd >= 0) {
+      // Only hang-ups are asked for: replies are read by the caller that sent the request.
+      pollfd fds[2] = {{socket_fd, POLLRDHUP, 0}, {shutdown_fd_, POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0 && errno == EINTR) continue;
+      if ((fds[1].revents & POLLIN) != 0) return;
+      if ((fds[0].revents & (POLLHUP | POLLRDHUP | POLLERR)) == 0) continue;
+      std::lock_guard lock(mutex_);
+      connection_.close();
+      connected_ = false;
+    }
+    // The daemon is gone: the data path goes on; try to reach its successor every 20 ms.
+    for (;;) {
+      pollfd shutdown{shutdown_fd_, POLLIN, 0};
+      if (::poll(&shutdown, 1, kReconnectIntervalMs) > 0) return;
+      std::lock_guard lock(mutex_);
+      if (reconnect_locked()) break;
+    }
+  }
+}
+
+}  // namespace shmbus::detail

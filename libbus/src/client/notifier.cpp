@@ -1,1 +1,81 @@
+#include "client/notifier.hpp"
 
+#include <fmt/format.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "shmbus/error.hpp"
+#include "wait/futex.hpp"
+
+namespace shmbus::detail {
+namespace {
+
+// Bounds each sleep so that a lost wake-up (e.g. a publisher killed between commit and wake)
+// costs at most this much latency rather than a hang.
+constexpr auto kSleepBound = std::chrono::milliseconds(100);
+
+}  // namespace
+
+Notifier::Notifier(const ring::RingReader& reader) : reader_(reader) {
+  event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (event_fd_ < 0) {
+    throw Error(ErrorCode::io_error, fmt::format("eventfd: {}", std::strerror(errno)));
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+Notifier::~Notifier() {
+  stop_.store(true, std::memory_order_relaxed);
+  auto& header = *reader_.topic().header;
+  header.wake_word.fetch_add(1, std::memory_order_release);  // pairs with run()'s futex compare
+  wait::futex_wake_all(header.wake_word);
+  rearm_word_.fetch_add(1, std::memory_order_release);  // pairs with run()'s futex compare
+  wait::futex_wake_all(rearm_word_);
+  thread_.join();
+  ::close(event_fd_);
+}
+
+void Notifier::on_empty() noexcept {
+  if (!signaled_.load(std::memory_order_relaxed)) return;
+  std::uint64_t count = 0;
+  if (::read(event_fd_, &count, sizeof(count)) < 0) {
+    // EAGAIN: already clear.
+  }
+  signaled_.store(false, std::memory_order_relaxed);
+  rearm_word_.fetch_add(1, std::memory_order_release);  // pairs with run()'s futex compare
+  wait::futex_wake_all(rearm_word_);
+}
+
+void Notifier::run() noexcept {
+  auto& header = *reader_.topic().header;
+  while (!stop_.load(std::memory_order_relaxed)) {
+    if (signaled_.load(std::memory_order_relaxed)) {
+      const std::uint32_t armed = rearm_word_.load(std::memory_order_acquire);
+      if (signaled_.load(std::memory_order_relaxed)) {
+        wait::futex_wait(rearm_word_, armed, kSleepBound);
+      }
+      continue;
+    }
+    if (reader_.ready()) {
+      signaled_.store(true, std::memory_order_relaxed);
+      const std::uint64_t one = 1;
+      if (::write(event_fd_, &one, sizeof(one)) < 0) {
+        // EAGAIN only if the counter overflowed: it is readable anyway.
+      }
+      continue;
+    }
+    // seq_cst: pairs with the publisher's seq_cst commit and load of `waiters` (Dekker).
+    header.waiters.fetch_add(1, std::memory_order_seq_cst);
+    const std::uint32_t wake = header.wake_word.load(std::memory_order_acquire);
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // orders the increment before ready()
+    if (!reader_.ready() && !stop_.load(std::memory_order_relaxed)) {
+      wait::futex_wait(header.wake_word, wake, kSleepBound);
+    }
+    header.waiters.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace shmbus::detail

@@ -1,1 +1,154 @@
+#include "shmbus/subscriber.hpp"
 
+#include "client/client_core.hpp"
+#include "client/subscriber_core.hpp"
+#include "wait/futex.hpp"
+
+namespace shmbus {
+namespace detail {
+namespace {
+
+// A lost wake-up can only come from a publisher killed between commit and wake; bounding each
+// sleep turns that into latency instead of a hang.
+constexpr std::uint64_t kMaxSleepNs = 100'000'000;
+
+}  // namespace
+
+SubscriberCore::SubscriberCore(std::shared_ptr<ClientCore> client,
+                               std::shared_ptr<MappedTopic> topic, const SubscribeOptions& options)
+    : SubscriberCore(client, topic, options, client->add_subscriber(*topic, options.start)) {}
+
+SubscriberCore::SubscriberCore(std::shared_ptr<ClientCore> client,
+                               std::shared_ptr<MappedTopic> topic, const SubscribeOptions& options,
+                               const protocol::SubscriberReply& reply)
+    : client_(std::move(client)),
+      topic_(std::move(topic)),
+      options_(options),
+      index_(reply.index),
+      reader_(topic_->view(), &topic_->view().subscribers[reply.index], reply.start_sequence) {}
+
+SubscriberCore::~SubscriberCore() {
+  notifier_.reset();
+  client_->remove_subscriber(*topic_, index_);
+}
+
+Status SubscriberCore::try_receive(Message& out) noexcept {
+  ring::ReadResult result;
+  if (!reader_.poll(result)) {
+    if (notifier_) notifier_->on_empty();
+    return Status::empty;
+  }
+  out.header_ = result.header;
+  out.data_ = result.data;
+  out.slot_ = result.slot;
+  out.lost_before_ = result.lost_before;
+  return Status::ok;
+}
+
+Status SubscriberCore::receive_spin(Message& out, std::chrono::nanoseconds timeout) noexcept {
+  if (try_receive(out) == Status::ok) return Status::ok;
+  const std::uint64_t deadline = wait::monotonic_ns() + static_cast<std::uint64_t>(timeout.count());
+  for (std::uint32_t round = 1;; ++round) {
+    wait::cpu_relax();
+    if (try_receive(out) == Status::ok) return Status::ok;
+    // The clock is read through the vDSO (no system call), every 64 polls to keep polls cheap.
+    if ((round & 63U) == 0 && wait::monotonic_ns() >= deadline) return Status::timeout;
+  }
+}
+
+Status SubscriberCore::receive(Message& out, std::chrono::nanoseconds timeout) noexcept {
+  if (try_receive(out) == Status::ok) return Status::ok;
+  const std::uint64_t now = wait::monotonic_ns();
+  const std::uint64_t deadline =
+      now + static_cast<std::uint64_t>(std::max<std::int64_t>(timeout.count(), 0));
+  switch (options_.wait) {
+    case WaitMode::spin:
+      return receive_spin(out, timeout);
+    case WaitMode::adaptive: {
+      const auto spin = std::min(options_.spin_time, timeout);
+      if (receive_spin(out, spin) == Status::ok) return Status::ok;
+      break;
+    }
+    case WaitMode::block:
+      break;
+  }
+  return sleep_until_message(out, deadline);
+}
+
+Status SubscriberCore::sleep_until_message(Message& out, std::uint64_t deadline) noexcept {
+  auto& header = *topic_->view().header;
+  for (;;) {
+    // seq_cst: pairs with the publisher's seq_cst commit store and load of `waiters` (Dekker):
+    // either it sees us waiting and wakes us, or our poll below sees its commit.
+    header.waiters.fetch_add(1, std::memory_order_seq_cst);
+    // acquire: pairs with the publisher's release increment, so a newer value means a newer commit.
+    const std::uint32_t wake = header.wake_word.load(std::memory_order_acquire);
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // the increment precedes the poll below
+    if (try_receive(out) == Status::ok) {
+      header.waiters.fetch_sub(1, std::memory_order_relaxed);
+      return Status::ok;
+    }
+    const std::uint64_t now = wait::monotonic_ns();
+    if (now >= deadline) {
+      header.waiters.fetch_sub(1, std::memory_order_relaxed);
+      return Status::timeout;
+    }
+    wait::futex_wait(header.wake_word, wake,
+                     std::chrono::nanoseconds(std::min(deadline - now, kMaxSleepNs)));
+    header.waiters.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+int SubscriberCore::fd() {
+  if (!notifier_) notifier_ = std::make_unique<Notifier>(reader_);
+  return notifier_->fd();
+}
+
+}  // namespace detail
+
+bool Message::still_valid() const noexcept {
+  if (slot_ == nullptr) return false;
+  // acquire fence: the caller's reads of the payload happen before the word is checked again.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return slot_->word.load(std::memory_order_relaxed) == layout::committed_word(header_.sequence);
+}
+
+Subscriber::Subscriber(std::unique_ptr<detail::SubscriberCore> core) : core_(std::move(core)) {}
+Subscriber::Subscriber(Subscriber&&) noexcept = default;
+Subscriber& Subscriber::operator=(Subscriber&&) noexcept = default;
+Subscriber::~Subscriber() = default;
+
+Status Subscriber::try_receive(Message& out) noexcept {
+  return core_ ? core_->try_receive(out) : Status::closed;
+}
+Status Subscriber::receive(Message& out, std::chrono::nanoseconds timeout) noexcept {
+  return core_ ? core_->receive(out, timeout) : Status::closed;
+}
+Status Subscriber::receive_spin(Message& out, std::chrono::nanoseconds timeout) noexcept {
+  return core_ ? core_->receive_spin(out, timeout) : Status::closed;
+}
+bool Subscriber::ready() const noexcept {
+  return core_ && core_->reader().ready();
+}
+int Subscriber::fd() {
+  if (!core_) throw Error(ErrorCode::invalid_argument, "fd() on a closed subscriber");
+  return core_->fd();
+}
+std::uint64_t Subscriber::lost() const noexcept {
+  return core_ ? core_->reader().lost() : 0;
+}
+std::uint64_t Subscriber::lag() const noexcept {
+  if (!core_) return 0;
+  const auto& reader = core_->reader();
+  const std::uint64_t head = reader.topic().header->next_sequence.load(std::memory_order_relaxed);
+  return head > reader.next() ? head - reader.next() : 0;
+}
+const std::string& Subscriber::topic() const noexcept {
+  static const std::string none;
+  return core_ ? core_->topic().name() : none;
+}
+TopicInfo Subscriber::info() const noexcept {
+  return core_ ? core_->topic().info() : TopicInfo{};
+}
+
+}  // namespace shmbus

@@ -55,8 +55,9 @@ std::optional<std::string> check_bus_name(std::string_view name) {
   }
   for (std::size_t i = 0; i < name.size(); ++i) {
     if (!is_name_char(name[i])) {
-      return fmt::format("bus name '{}' contains byte 0x{:02x} at {}; use letters, digits, '_', '-'",
-                         name, static_cast<unsigned char>(name[i]), i);
+      return fmt::format(
+          "bus name '{}' contains byte 0x{:02x} at {}; use letters, digits, '_', '-'", name,
+          static_cast<unsigned char>(name[i]), i);
     }
   }
   return std::nullopt;
@@ -67,7 +68,9 @@ std::string default_bus() {
   return (env != nullptr && *env != '\0') ? std::string(env) : std::string("default");
 }
 
-std::string segment_prefix(std::string_view bus) { return fmt::format("/shmbus.{}.", bus); }
+std::string segment_prefix(std::string_view bus) {
+  return fmt::format("/shmbus.{}.", bus);
+}
 
 std::string control_segment_name(std::string_view bus) {
   return fmt::format("/shmbus.{}.ctl", bus);

@@ -48,15 +48,15 @@ std::optional<Error> check_topic_params(const TopicParams& p) {
                  fmt::format("slot size {} is out of range 1..{}", p.slot_size, kMaxSlotSize));
   }
   if (!is_power_of_two(p.slot_count) || p.slot_count < 2 || p.slot_count > kMaxSlotCount) {
-    return Error(ErrorCode::invalid_argument,
-                 fmt::format("slot count {} must be a power of two in 2..{}", p.slot_count,
-                             kMaxSlotCount));
+    return Error(
+        ErrorCode::invalid_argument,
+        fmt::format("slot count {} must be a power of two in 2..{}", p.slot_count, kMaxSlotCount));
   }
   if (p.policy != FullPolicy::block && p.policy != FullPolicy::overwrite) {
     return Error(ErrorCode::invalid_argument, "full policy must be 'block' or 'overwrite'");
   }
-  if (p.max_publishers == 0 || p.max_publishers > kMaxPublishersLimit ||
-      p.max_subscribers == 0 || p.max_subscribers > kMaxSubscribersLimit) {
+  if (p.max_publishers == 0 || p.max_publishers > kMaxPublishersLimit || p.max_subscribers == 0 ||
+      p.max_subscribers > kMaxSubscribersLimit) {
     return Error(ErrorCode::invalid_argument,
                  fmt::format("publisher/subscriber limits must be in 1..{} and 1..{}",
                              kMaxPublishersLimit, kMaxSubscribersLimit));
@@ -64,10 +64,10 @@ std::optional<Error> check_topic_params(const TopicParams& p) {
   const auto geometry =
       topic_geometry(p.slot_size, p.slot_count, p.max_publishers, p.max_subscribers);
   if (geometry.segment_size > kMaxTopicSegmentSize) {
-    return Error(ErrorCode::invalid_argument,
-                 fmt::format("a topic of {} slots of {} bytes needs {} bytes; the limit is {}",
-                             p.slot_count, p.slot_size, geometry.segment_size,
-                             kMaxTopicSegmentSize));
+    return Error(
+        ErrorCode::invalid_argument,
+        fmt::format("a topic of {} slots of {} bytes needs {} bytes; the limit is {}", p.slot_count,
+                    p.slot_size, geometry.segment_size, kMaxTopicSegmentSize));
   }
   return std::nullopt;
 }
@@ -92,13 +92,14 @@ void format_control(void* base, std::string_view bus, const ControlParams& param
     topics[i].topic_id = i;
   }
   auto* clients = client_entries(base);
-  for (std::uint32_t i = 0; i < params.max_clients; ++i) new (&clients[i]) ClientEntry{};
+  for (std::uint32_t i = 0; i < params.max_clients; ++i)
+    new (&clients[i]) ClientEntry{};
   header->next_client_id.store(1, std::memory_order_relaxed);
 }
 
 void format_topic(void* base, std::string_view name, const TopicParams& p) {
-  const auto geometry = topic_geometry(p.slot_size, p.slot_count, p.max_publishers,
-                                       p.max_subscribers);
+  const auto geometry =
+      topic_geometry(p.slot_size, p.slot_count, p.max_publishers, p.max_subscribers);
   auto* header = new (base) TopicHeader{};
   header->magic = kTopicMagic;
   header->layout_version = kLayoutVersion;
@@ -117,9 +118,11 @@ void format_topic(void* base, std::string_view name, const TopicParams& p) {
   header->generation = p.generation;
   copy_name(header->name, name);
   auto* publishers = publisher_records(base);
-  for (std::uint32_t i = 0; i < p.max_publishers; ++i) new (&publishers[i]) PublisherRecord{};
+  for (std::uint32_t i = 0; i < p.max_publishers; ++i)
+    new (&publishers[i]) PublisherRecord{};
   auto* subscribers = subscriber_records(base);
-  for (std::uint32_t i = 0; i < p.max_subscribers; ++i) new (&subscribers[i]) SubscriberRecord{};
+  for (std::uint32_t i = 0; i < p.max_subscribers; ++i)
+    new (&subscribers[i]) SubscriberRecord{};
   std::byte* slots = slots_base(base);
   for (std::uint32_t i = 0; i < p.slot_count; ++i) {
     new (slots + std::uint64_t{i} * geometry.slot_stride) SlotHeader{};
@@ -140,8 +143,8 @@ std::optional<Error> validate_control(const void* base, std::size_t mapped_size)
                              h->layout_version, kLayoutVersion));
   }
   if (h->header_size != sizeof(ControlHeader)) {
-    return corrupted(fmt::format("control header size {} != {}", h->header_size,
-                                 sizeof(ControlHeader)));
+    return corrupted(
+        fmt::format("control header size {} != {}", h->header_size, sizeof(ControlHeader)));
   }
   if (h->max_topics == 0 || h->max_topics > kMaxTopicsLimit || h->max_clients == 0 ||
       h->max_clients > kMaxClientsLimit) {
@@ -186,7 +189,8 @@ std::optional<Error> validate_topic(const void* base, std::size_t mapped_size) {
   }
   const auto geometry =
       topic_geometry(h->slot_size, h->slot_count, h->max_publishers, h->max_subscribers);
-  if (h->slot_stride != geometry.slot_stride || h->publishers_offset != geometry.publishers_offset ||
+  if (h->slot_stride != geometry.slot_stride ||
+      h->publishers_offset != geometry.publishers_offset ||
       h->subscribers_offset != geometry.subscribers_offset ||
       h->slots_offset != geometry.slots_offset || h->segment_size != geometry.segment_size) {
     return corrupted("topic segment offsets do not match its geometry");

@@ -59,8 +59,12 @@ constexpr std::uint64_t committed_word(std::uint64_t sequence) {
   return slot_word(sequence, SlotState::committed);
 }
 // The sequence a word belongs to, or UINT64_MAX for a never-written slot.
-constexpr std::uint64_t word_sequence(std::uint64_t word) { return (word >> 2) - 1; }
-constexpr SlotState word_state(std::uint64_t word) { return static_cast<SlotState>(word & 3U); }
+constexpr std::uint64_t word_sequence(std::uint64_t word) {
+  return (word >> 2) - 1;
+}
+constexpr SlotState word_state(std::uint64_t word) {
+  return static_cast<SlotState>(word & 3U);
+}
 
 // Message flags carried in SlotHeader::flags.
 inline constexpr std::uint32_t kFlagNone = 0;
@@ -198,7 +202,9 @@ static_assert(std::atomic<std::int32_t>::is_always_lock_free);
 constexpr std::uint64_t round_up(std::uint64_t value, std::uint64_t alignment) {
   return (value + alignment - 1) / alignment * alignment;
 }
-constexpr bool is_power_of_two(std::uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+constexpr bool is_power_of_two(std::uint64_t v) {
+  return v != 0 && (v & (v - 1)) == 0;
+}
 
 constexpr std::uint32_t slot_stride_for(std::uint32_t slot_size) {
   return static_cast<std::uint32_t>(round_up(sizeof(SlotHeader) + slot_size, kCacheLine));

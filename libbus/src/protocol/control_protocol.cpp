@@ -9,25 +9,58 @@ namespace {
 
 template <typename T>
 constexpr MessageType type_of();
-template <> constexpr MessageType type_of<Hello>() { return MessageType::hello; }
-template <> constexpr MessageType type_of<HelloReply>() { return MessageType::hello_reply; }
-template <> constexpr MessageType type_of<OpenTopic>() { return MessageType::open_topic; }
-template <> constexpr MessageType type_of<TopicReply>() { return MessageType::topic_reply; }
-template <> constexpr MessageType type_of<AddPublisher>() { return MessageType::add_publisher; }
-template <> constexpr MessageType type_of<PublisherReply>() { return MessageType::publisher_reply; }
-template <> constexpr MessageType type_of<AddSubscriber>() { return MessageType::add_subscriber; }
-template <> constexpr MessageType type_of<SubscriberReply>() {
+template <>
+constexpr MessageType type_of<Hello>() {
+  return MessageType::hello;
+}
+template <>
+constexpr MessageType type_of<HelloReply>() {
+  return MessageType::hello_reply;
+}
+template <>
+constexpr MessageType type_of<OpenTopic>() {
+  return MessageType::open_topic;
+}
+template <>
+constexpr MessageType type_of<TopicReply>() {
+  return MessageType::topic_reply;
+}
+template <>
+constexpr MessageType type_of<AddPublisher>() {
+  return MessageType::add_publisher;
+}
+template <>
+constexpr MessageType type_of<PublisherReply>() {
+  return MessageType::publisher_reply;
+}
+template <>
+constexpr MessageType type_of<AddSubscriber>() {
+  return MessageType::add_subscriber;
+}
+template <>
+constexpr MessageType type_of<SubscriberReply>() {
   return MessageType::subscriber_reply;
 }
-template <> constexpr MessageType type_of<RemovePublisher>() {
+template <>
+constexpr MessageType type_of<RemovePublisher>() {
   return MessageType::remove_publisher;
 }
-template <> constexpr MessageType type_of<RemoveSubscriber>() {
+template <>
+constexpr MessageType type_of<RemoveSubscriber>() {
   return MessageType::remove_subscriber;
 }
-template <> constexpr MessageType type_of<Reattach>() { return MessageType::reattach; }
-template <> constexpr MessageType type_of<OkReply>() { return MessageType::ok_reply; }
-template <> constexpr MessageType type_of<ErrorReply>() { return MessageType::error_reply; }
+template <>
+constexpr MessageType type_of<Reattach>() {
+  return MessageType::reattach;
+}
+template <>
+constexpr MessageType type_of<OkReply>() {
+  return MessageType::ok_reply;
+}
+template <>
+constexpr MessageType type_of<ErrorReply>() {
+  return MessageType::error_reply;
+}
 
 template <std::size_t N>
 bool terminated(const char (&text)[N]) {
@@ -62,9 +95,9 @@ std::variant<Message, DecodeError> decode_body(const FrameHeader& header,
   std::memcpy(&value, body.data(), sizeof(T));
   Message message{static_cast<MessageType>(header.type), header.request_id, value};
   if (!strings_terminated(message.body)) {
-    return DecodeError{ErrorCode::protocol_error,
-                       fmt::format("control message type {} has an unterminated string",
-                                   header.type)};
+    return DecodeError{
+        ErrorCode::protocol_error,
+        fmt::format("control message type {} has an unterminated string", header.type)};
   }
   return message;
 }
@@ -87,9 +120,9 @@ std::size_t encode(const Message& message, FrameBuffer& out) {
 
 std::variant<Message, DecodeError> decode(std::span<const std::byte> frame) {
   if (frame.size() < sizeof(FrameHeader)) {
-    return DecodeError{ErrorCode::protocol_error,
-                       fmt::format("control message of {} bytes is shorter than its header",
-                                   frame.size())};
+    return DecodeError{
+        ErrorCode::protocol_error,
+        fmt::format("control message of {} bytes is shorter than its header", frame.size())};
   }
   FrameHeader header;
   std::memcpy(&header, frame.data(), sizeof(header));
@@ -109,19 +142,32 @@ std::variant<Message, DecodeError> decode(std::span<const std::byte> frame) {
                                    header.body_size, body.size())};
   }
   switch (static_cast<MessageType>(header.type)) {
-    case MessageType::hello: return decode_body<Hello>(header, body);
-    case MessageType::hello_reply: return decode_body<HelloReply>(header, body);
-    case MessageType::open_topic: return decode_body<OpenTopic>(header, body);
-    case MessageType::topic_reply: return decode_body<TopicReply>(header, body);
-    case MessageType::add_publisher: return decode_body<AddPublisher>(header, body);
-    case MessageType::publisher_reply: return decode_body<PublisherReply>(header, body);
-    case MessageType::add_subscriber: return decode_body<AddSubscriber>(header, body);
-    case MessageType::subscriber_reply: return decode_body<SubscriberReply>(header, body);
-    case MessageType::remove_publisher: return decode_body<RemovePublisher>(header, body);
-    case MessageType::remove_subscriber: return decode_body<RemoveSubscriber>(header, body);
-    case MessageType::reattach: return decode_body<Reattach>(header, body);
-    case MessageType::ok_reply: return decode_body<OkReply>(header, body);
-    case MessageType::error_reply: return decode_body<ErrorReply>(header, body);
+    case MessageType::hello:
+      return decode_body<Hello>(header, body);
+    case MessageType::hello_reply:
+      return decode_body<HelloReply>(header, body);
+    case MessageType::open_topic:
+      return decode_body<OpenTopic>(header, body);
+    case MessageType::topic_reply:
+      return decode_body<TopicReply>(header, body);
+    case MessageType::add_publisher:
+      return decode_body<AddPublisher>(header, body);
+    case MessageType::publisher_reply:
+      return decode_body<PublisherReply>(header, body);
+    case MessageType::add_subscriber:
+      return decode_body<AddSubscriber>(header, body);
+    case MessageType::subscriber_reply:
+      return decode_body<SubscriberReply>(header, body);
+    case MessageType::remove_publisher:
+      return decode_body<RemovePublisher>(header, body);
+    case MessageType::remove_subscriber:
+      return decode_body<RemoveSubscriber>(header, body);
+    case MessageType::reattach:
+      return decode_body<Reattach>(header, body);
+    case MessageType::ok_reply:
+      return decode_body<OkReply>(header, body);
+    case MessageType::error_reply:
+      return decode_body<ErrorReply>(header, body);
   }
   return DecodeError{ErrorCode::protocol_error,
                      fmt::format("unknown control message type {}", header.type)};
@@ -140,7 +186,9 @@ std::string_view view_string(std::span<const char> source) {
   return {source.data(), static_cast<std::size_t>(static_cast<const char*>(end) - source.data())};
 }
 
-std::string socket_address(std::string_view bus) { return fmt::format("shmbus/{}/control", bus); }
+std::string socket_address(std::string_view bus) {
+  return fmt::format("shmbus/{}/control", bus);
+}
 
 ErrorReply make_error(ErrorCode code, std::string_view text) {
   ErrorReply reply{};

@@ -30,13 +30,13 @@ inline constexpr std::uint16_t kProtocolVersion = 1;
 inline constexpr std::size_t kErrorTextCapacity = 256;
 
 enum class MessageType : std::uint16_t {
-  hello = 1,             // Hello -> HelloReply
-  open_topic = 2,        // OpenTopic -> TopicReply (creates the topic if absent)
-  add_publisher = 3,     // AddPublisher -> PublisherReply
-  remove_publisher = 4,  // RemovePublisher -> OkReply
-  add_subscriber = 5,    // AddSubscriber -> SubscriberReply
-  remove_subscriber = 6, // RemoveSubscriber -> OkReply
-  reattach = 7,          // Reattach -> OkReply: after a daemon restart, reclaim a record
+  hello = 1,              // Hello -> HelloReply
+  open_topic = 2,         // OpenTopic -> TopicReply (creates the topic if absent)
+  add_publisher = 3,      // AddPublisher -> PublisherReply
+  remove_publisher = 4,   // RemovePublisher -> OkReply
+  add_subscriber = 5,     // AddSubscriber -> SubscriberReply
+  remove_subscriber = 6,  // RemoveSubscriber -> OkReply
+  reattach = 7,           // Reattach -> OkReply: after a daemon restart, reclaim a record
   hello_reply = 101,
   topic_reply = 102,
   publisher_reply = 103,

@@ -37,9 +37,12 @@ std::uint64_t start_sequence(const TopicView& topic, protocol::StartFrom start,
   const std::uint64_t head = topic.header->next_sequence.load(std::memory_order_acquire);
   const std::uint64_t oldest = head > topic.slot_count ? head - topic.slot_count : 0;
   switch (start) {
-    case protocol::StartFrom::latest: return head;
-    case protocol::StartFrom::earliest: return oldest;
-    case protocol::StartFrom::last_n: return std::max(oldest, head - std::min(last_n, head));
+    case protocol::StartFrom::latest:
+      return head;
+    case protocol::StartFrom::earliest:
+      return oldest;
+    case protocol::StartFrom::last_n:
+      return std::max(oldest, head - std::min(last_n, head));
   }
   return head;
 }
@@ -91,9 +94,8 @@ ReclaimResult reclaim_publisher(const TopicView& topic, std::uint32_t index) {
   std::uint64_t word = slot.word.load(std::memory_order_acquire);
   for (;;) {
     const bool newer_lap = word != 0 && layout::word_sequence(word) > sequence;
-    const bool finished =
-        word != 0 && layout::word_sequence(word) == sequence &&
-        layout::word_state(word) != layout::SlotState::writing;
+    const bool finished = word != 0 && layout::word_sequence(word) == sequence &&
+                          layout::word_state(word) != layout::SlotState::writing;
     if (newer_lap || finished) return finish();
     // Another live publisher that announced the same sequence may be the one that claimed it.
     for (std::uint32_t i = 0; i < topic.max_publishers; ++i) {
@@ -105,8 +107,8 @@ ReclaimResult reclaim_publisher(const TopicView& topic, std::uint32_t index) {
       }
     }
     // release: subscribers that see the aborted word (acquire) skip the slot.
-    if (slot.word.compare_exchange_weak(word, layout::slot_word(sequence,
-                                                                layout::SlotState::aborted),
+    if (slot.word.compare_exchange_weak(word,
+                                        layout::slot_word(sequence, layout::SlotState::aborted),
                                         std::memory_order_release, std::memory_order_acquire)) {
       wake_subscribers(topic);
       return finish();

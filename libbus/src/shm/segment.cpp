@@ -1,11 +1,11 @@
 #include "shm/segment.hpp"
 
+#include <fmt/format.h>
+#include <sys/mman.h>
 #include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/permissions.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
-#include <fmt/format.h>
-#include <sys/mman.h>
 
 #include <cstring>
 
@@ -21,8 +21,7 @@ struct Segment::Impl {
 
 namespace {
 
-Error translate(const bip::interprocess_exception& e, const std::string& name,
-                const char* action) {
+Error translate(const bip::interprocess_exception& e, const std::string& name, const char* action) {
   switch (e.get_error_code()) {
     case bip::not_found_error:
       return {ErrorCode::not_found, fmt::format("shared-memory segment '{}' does not exist", name)};
@@ -32,8 +31,7 @@ Error translate(const bip::interprocess_exception& e, const std::string& name,
                           "permissions mode and your uid/gid)",
                           action, name)};
     case bip::already_exists_error:
-      return {ErrorCode::io_error,
-              fmt::format("shared-memory segment '{}' exists already", name)};
+      return {ErrorCode::io_error, fmt::format("shared-memory segment '{}' exists already", name)};
     default:
       return {ErrorCode::io_error,
               fmt::format("cannot {} shared-memory segment '{}': {}", action, name, e.what())};
@@ -51,8 +49,7 @@ Segment Segment::create(const std::string& name, std::size_t size, std::uint32_t
   try {
     bip::permissions permissions;
     permissions.set_permissions(static_cast<int>(mode));
-    bip::shared_memory_object object(bip::create_only, name.c_str(), bip::read_write,
-                                     permissions);
+    bip::shared_memory_object object(bip::create_only, name.c_str(), bip::read_write, permissions);
     object.truncate(static_cast<bip::offset_t>(size));
     auto impl = std::make_unique<Impl>();
     impl->name = name;
@@ -94,8 +91,12 @@ bool Segment::exists(const std::string& name) noexcept {
   }
 }
 
-void* Segment::address() const noexcept { return impl_ ? impl_->region.get_address() : nullptr; }
-std::size_t Segment::size() const noexcept { return impl_ ? impl_->region.get_size() : 0; }
+void* Segment::address() const noexcept {
+  return impl_ ? impl_->region.get_address() : nullptr;
+}
+std::size_t Segment::size() const noexcept {
+  return impl_ ? impl_->region.get_size() : 0;
+}
 const std::string& Segment::name() const noexcept {
   static const std::string empty;
   return impl_ ? impl_->name : empty;

@@ -15,7 +15,8 @@ class Segment {
   // Creates a new segment of `size` bytes (zero-filled) with permission bits `mode`; fails with
   // ErrorCode::io_error if it exists already.
   static Segment create(const std::string& name, std::size_t size, std::uint32_t mode);
-  // Maps an existing segment whole. Errors: not_found, permission_denied, corrupted_segment (empty).
+  // Maps an existing segment whole. Errors: not_found, permission_denied, corrupted_segment
+  // (empty).
   static Segment open(const std::string& name, Access access);
   // Removes the name; mappings stay valid. Returns false if there was nothing to remove.
   static bool remove(const std::string& name) noexcept;

@@ -21,9 +21,12 @@ long futex(std::atomic<std::uint32_t>& word, int op, std::uint32_t value,
 WaitResult classify(long rc) noexcept {
   if (rc == 0) return WaitResult::woken;
   switch (errno) {
-    case EAGAIN: return WaitResult::value_changed;
-    case ETIMEDOUT: return WaitResult::timed_out;
-    default: return WaitResult::interrupted;
+    case EAGAIN:
+      return WaitResult::value_changed;
+    case ETIMEDOUT:
+      return WaitResult::timed_out;
+    default:
+      return WaitResult::interrupted;
   }
 }
 
@@ -47,7 +50,9 @@ int futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept {
   return rc < 0 ? 0 : static_cast<int>(rc);
 }
 
-int futex_wake_all(std::atomic<std::uint32_t>& word) noexcept { return futex_wake(word, INT_MAX); }
+int futex_wake_all(std::atomic<std::uint32_t>& word) noexcept {
+  return futex_wake(word, INT_MAX);
+}
 
 std::uint64_t monotonic_ns() noexcept {
   timespec now{};

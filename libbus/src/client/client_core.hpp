@@ -1,0 +1,70 @@
+// The state behind a Client: the control connection, its re-registration after a daemon restart,
+// and the topics this process has mapped.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "client/control_connection.hpp"
+#include "client/mapped_topic.hpp"
+#include "shmbus/client.hpp"
+
+namespace shmbus::detail {
+
+class ClientCore {
+ public:
+  explicit ClientCore(ClientOptions options);
+  ClientCore(const ClientCore&) = delete;
+  ClientCore& operator=(const ClientCore&) = delete;
+  ~ClientCore();
+
+  [[nodiscard]] const std::string& bus() const noexcept { return bus_; }
+  [[nodiscard]] std::uint64_t id() const noexcept { return client_id_; }
+  [[nodiscard]] Versions versions() const;
+
+  std::shared_ptr<MappedTopic> open_topic(std::string_view name, const TopicOptions& options);
+  protocol::PublisherReply add_publisher(const MappedTopic& topic);
+  protocol::SubscriberReply add_subscriber(const MappedTopic& topic, StartPosition start);
+  void remove_publisher(const MappedTopic& topic, std::uint32_t index) noexcept;
+  void remove_subscriber(const MappedTopic& topic, std::uint32_t index) noexcept;
+
+ private:
+  struct Registration {
+    std::uint32_t topic_id;
+    std::uint32_t generation;
+    protocol::RecordKind kind;
+    std::uint32_t index;
+  };
+
+  protocol::Message call(protocol::Body request);
+  void hello_locked(std::uint64_t resume_client_id);
+  void monitor();
+  bool reconnect_locked();
+  void forget(std::uint32_t topic_id, protocol::RecordKind kind, std::uint32_t index);
+
+  std::string bus_;
+  std::string name_;
+  std::mutex mutex_;
+  std::condition_variable connected_changed_;
+  ControlConnection connection_;
+  bool connected_ = false;
+  std::uint64_t client_id_ = 0;
+  std::uint64_t epoch_ = 0;
+  std::uint32_t daemon_version_ = 0;
+  std::uint32_t daemon_layout_ = 0;
+  std::map<std::pair<std::uint32_t, std::uint32_t>, std::weak_ptr<MappedTopic>> topics_;
+  std::vector<Registration> registrations_;
+  int shutdown_fd_ = -1;
+  std::thread monitor_;
+};
+
+}  // namespace shmbus::detail
