@@ -18,6 +18,11 @@ namespace detail {
 class PublisherCore;
 }
 
+// A value published by copying its bytes: trivially copyable, and not itself a byte range.
+template <typename T>
+concept PlainValue =
+    std::is_trivially_copyable_v<T> && !std::is_convertible_v<const T&, std::span<const std::byte>>;
+
 struct PublisherOptions {
   // How long a publish on a full `block` topic waits for the slowest subscriber before it returns
   // Status::timeout.
@@ -67,9 +72,12 @@ class Publisher {
   // Like publish, but returns Status::full at once where publish would wait.
   Status try_publish(std::span<const std::byte> payload) noexcept;
 
-  template <typename T>
-  requires std::is_trivially_copyable_v<T> Status publish(const T& value)
-  noexcept { return publish(std::as_bytes(std::span<const T, 1>(&value, 1))); }
+  // Copies a trivially copyable value. Byte ranges (spans, vectors) go to the overload above.
+  template <PlainValue T>
+  Status publish(const T& value) noexcept {
+    return publish(std::span<const std::byte>(reinterpret_cast<const std::byte*>(&value),  // NOLINT
+                                              sizeof(T)));
+  }
 
   // Claims a slot of `size` bytes to write in place (zero copy).
   Loan loan(std::size_t size) noexcept;

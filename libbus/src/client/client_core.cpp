@@ -194,7 +194,13 @@ void ClientCore::remove_subscriber(const MappedTopic& topic, std::uint32_t index
 bool ClientCore::reconnect_locked() {
   try {
     connection_.connect(bus_);
+    const std::uint64_t old_id = client_id_;
     hello_locked(client_id_);
+    if (client_id_ != old_id) {
+      // The new daemon did not resume us: it has already reclaimed our records, so none of them
+      // may be reattached (another client may own them now).
+      registrations_.clear();
+    }
     std::vector<Registration> kept;
     for (const auto& r : registrations_) {
       try {

@@ -1,0 +1,241 @@
+// Test helpers that speak the control protocol byte for byte over the bus's socket, start shmbusd
+// as a child process, and wait for conditions with a bounded deadline.
+#pragma once
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "protocol/control_protocol.hpp"
+
+namespace shmbus::test {
+
+// Polls `condition` every millisecond until it holds or `limit` passes.
+template <typename Condition>
+bool wait_until(Condition condition, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+// A bus name no other test (or test process) uses.
+inline std::string unique_bus(std::string_view test) {
+  std::string name = "t";
+  for (const char c : test) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) name += c;
+  }
+  name = name.substr(0, 40);
+  return name + "_" + std::to_string(::getpid());
+}
+
+// -1 if nothing listens on the bus's socket.
+inline int connect_bus(const std::string& bus) {
+  const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  const std::string name = protocol::socket_address(bus);
+  std::memcpy(address.sun_path + 1, name.data(), name.size());
+  const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), length) != 0) {  // NOLINT
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+class RawClient {
+ public:
+  explicit RawClient(const std::string& bus) : fd_(connect_bus(bus)) {}
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+  ~RawClient() { close(); }
+
+  [[nodiscard]] bool connected() const { return fd_ >= 0; }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+  bool send_bytes(std::span<const std::byte> bytes) {
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
+  }
+
+  // The next datagram, or nullopt on EOF or after 5 s.
+  std::optional<std::vector<std::byte>> receive_bytes() {
+    pollfd pfd{fd_, POLLIN, 0};
+    if (::poll(&pfd, 1, 5000) <= 0) return std::nullopt;
+    std::vector<std::byte> buffer(protocol::kMaxFrameSize + 64);
+    const ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), 0);
+    if (n <= 0) return std::nullopt;
+    buffer.resize(static_cast<std::size_t>(n));
+    return buffer;
+  }
+
+  std::optional<protocol::Message> receive() {
+    auto bytes = receive_bytes();
+    if (!bytes) return std::nullopt;
+    auto decoded = protocol::decode(*bytes);
+    if (!std::holds_alternative<protocol::Message>(decoded)) return std::nullopt;
+    return std::get<protocol::Message>(decoded);
+  }
+
+  std::optional<protocol::Message> call(protocol::Body body) {
+    protocol::FrameBuffer buffer{};
+    const std::uint32_t id = next_id_++;
+    const std::size_t size =
+        protocol::encode({protocol::MessageType{}, id, std::move(body)}, buffer);
+    if (!send_bytes(std::span<const std::byte>(buffer.data(), size))) return std::nullopt;
+    auto reply = receive();
+    if (reply && reply->request_id != id) return std::nullopt;
+    return reply;
+  }
+
+  // The reply body of type T, or nullopt (then `error` holds an ErrorReply if there was one).
+  template <typename T>
+  std::optional<T> call_as(protocol::Body body, protocol::ErrorReply* error = nullptr) {
+    auto reply = call(std::move(body));
+    if (!reply) return std::nullopt;
+    if (auto* e = std::get_if<protocol::ErrorReply>(&reply->body); e != nullptr && error) {
+      *error = *e;
+    }
+    if (auto* value = std::get_if<T>(&reply->body)) return *value;
+    return std::nullopt;
+  }
+
+  std::optional<protocol::HelloReply> hello(std::uint64_t resume = 0,
+                                            protocol::ErrorReply* error = nullptr) {
+    protocol::Hello hello{};
+    hello.layout_version = layout::kLayoutVersion;
+    hello.resume_client_id = resume;
+    protocol::copy_string(hello.client_name, "raw-test");
+    return call_as<protocol::HelloReply>(hello, error);
+  }
+
+  std::optional<protocol::TopicReply> open(std::string_view name, std::uint32_t slot_size = 0,
+                                           std::uint32_t slot_count = 0,
+                                           std::uint32_t policy = protocol::kPolicyUnspecified,
+                                           protocol::ErrorReply* error = nullptr,
+                                           std::uint32_t flags = 0) {
+    protocol::OpenTopic request{};
+    protocol::copy_string(request.name, name);
+    request.slot_size = slot_size;
+    request.slot_count = slot_count;
+    request.policy = policy;
+    request.flags = flags;
+    return call_as<protocol::TopicReply>(request, error);
+  }
+
+ private:
+  int fd_;
+  std::uint32_t next_id_ = 1;
+};
+
+inline ErrorCode code_of(const protocol::ErrorReply& error) {
+  return static_cast<ErrorCode>(error.code);
+}
+inline std::string text_of(const protocol::ErrorReply& error) {
+  return std::string(protocol::view_string(error.text));
+}
+
+// shmbusd run as a child process with its stderr captured.
+class DaemonProcess {
+ public:
+  explicit DaemonProcess(std::vector<std::string> args) {
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(pipe_fds[1], STDERR_FILENO);
+      ::dup2(pipe_fds[1], STDOUT_FILENO);
+      std::vector<char*> argv;
+      argv.push_back(const_cast<char*>(SHMBUSD_PATH));  // NOLINT
+      for (auto& arg : args)
+        argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      ::execv(SHMBUSD_PATH, argv.data());
+      ::_exit(127);
+    }
+    ::close(pipe_fds[1]);
+    output_fd_ = pipe_fds[0];
+  }
+  DaemonProcess(const DaemonProcess&) = delete;
+  DaemonProcess& operator=(const DaemonProcess&) = delete;
+  ~DaemonProcess() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (output_fd_ >= 0) ::close(output_fd_);
+  }
+
+  [[nodiscard]] pid_t pid() const { return pid_; }
+  void signal(int number) const { ::kill(pid_, number); }
+
+  // The exit status (or 128 + signal), or -1 if it is still running after `limit`.
+  int wait(std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+    if (exited_) return status_;
+    int raw = 0;
+    const bool done = wait_until(
+        [&] {
+          const pid_t r = ::waitpid(pid_, &raw, WNOHANG);
+          return r == pid_;
+        },
+        limit);
+    if (!done) return -1;
+    exited_ = true;
+    status_ = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
+    return status_;
+  }
+
+  // Everything it printed so far (after it exited: everything).
+  std::string output() {
+    std::string text;
+    char chunk[4096];
+    for (;;) {
+      pollfd pfd{output_fd_, POLLIN, 0};
+      if (::poll(&pfd, 1, 0) <= 0) break;
+      const ssize_t n = ::read(output_fd_, chunk, sizeof(chunk));
+      if (n <= 0) break;
+      text.append(chunk, static_cast<std::size_t>(n));
+    }
+    output_ += text;
+    return output_;
+  }
+
+  // Waits until the daemon accepts connections (its segments are then ready).
+  bool wait_ready(const std::string& bus) {
+    return wait_until([&] {
+      const int fd = connect_bus(bus);
+      if (fd < 0) return false;
+      ::close(fd);
+      return true;
+    });
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int output_fd_ = -1;
+  bool exited_ = false;
+  int status_ = -1;
+  std::string output_;
+};
+
+}  // namespace shmbus::test

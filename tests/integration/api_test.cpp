@@ -1,0 +1,214 @@
+// The client API in one process against a real shmbusd: start positions, loans, waiting, file
+// descriptors, and every kind of bad input.
+#include <gtest/gtest.h>
+#include <poll.h>
+
+#include "bus_fixture.hpp"
+#include "layout/naming.hpp"
+#include "layout/segment_format.hpp"
+#include "layout/shm_layout.hpp"
+#include "shm/segment.hpp"
+#include "shmbus/shmbus.hpp"
+
+namespace shmbus::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using Api = BusTest;
+
+// The segment name the daemon gave `topic`, read from the bus's directory.
+std::string topic_segment_of(const std::string& bus, const std::string& topic) {
+  auto control = shm::Segment::open(naming::control_segment_name(bus), shm::Access::read_only);
+  EXPECT_FALSE(layout::validate_control(control.address(), control.size()));
+  const auto* header = static_cast<const layout::ControlHeader*>(control.address());
+  const auto* entries = layout::topic_entries(control.address());
+  for (std::uint32_t i = 0; i < header->max_topics; ++i) {
+    layout::TopicEntry entry;
+    if (!layout::read_topic_entry(entries[i], entry)) continue;
+    if (entry.state.load() == static_cast<std::uint32_t>(layout::EntryState::active) &&
+        topic == entry.name) {
+      return entry.segment_name;
+    }
+  }
+  ADD_FAILURE() << "topic " << topic << " not in the directory";
+  return {};
+}
+
+std::uint64_t value_of(const Message& message) {
+  return message.as<std::uint64_t>().value_or(~0ULL);
+}
+
+TEST_F(Api, ReportsVersionsAndBus) {
+  Client client(ClientOptions{bus_, "api"});
+  EXPECT_EQ(client.bus(), bus_);
+  EXPECT_NE(client.id(), 0U);
+  const auto versions = client.versions();
+  EXPECT_EQ(versions.library, kVersionString);
+  EXPECT_EQ(versions.daemon, kVersionString);
+  EXPECT_EQ(versions.layout, layout::kLayoutVersion);
+}
+
+TEST_F(Api, CopyPublishLoanAndTypedReceive) {
+  Client client(ClientOptions{bus_, "api"});
+  auto subscriber = client.subscriber("api.basic");
+  auto publisher = client.publisher("api.basic");
+  ASSERT_EQ(publisher.publish(std::uint64_t{41}), Status::ok);
+  {
+    Loan loan = publisher.loan(sizeof(std::uint64_t));
+    ASSERT_TRUE(loan);
+    const std::uint64_t value = 42;
+    std::memcpy(loan.data().data(), &value, sizeof(value));
+    ASSERT_EQ(loan.commit(), Status::ok);
+  }
+  { Loan abandoned = publisher.loan(8); }  // given back unpublished: skipped by readers
+  ASSERT_EQ(publisher.publish(std::uint64_t{43}), Status::ok);
+
+  Message message;
+  for (std::uint64_t expected : {41U, 42U, 43U}) {
+    ASSERT_EQ(subscriber.receive(message, milliseconds(1000)), Status::ok);
+    EXPECT_EQ(value_of(message), expected);
+    EXPECT_EQ(message.publisher_id(), publisher.id());
+    EXPECT_GT(message.publish_time_ns(), 0U);
+    EXPECT_TRUE(message.still_valid());
+  }
+  EXPECT_EQ(subscriber.try_receive(message), Status::empty);
+  EXPECT_EQ(subscriber.receive(message, milliseconds(5)), Status::timeout);
+}
+
+TEST_F(Api, StartPositionsGiveHistoryToLateJoiners) {
+  Client client(ClientOptions{bus_, "api"});
+  auto publisher = client.publisher("api.history", TopicOptions{64, 8, FullPolicy::overwrite});
+  for (std::uint64_t i = 0; i < 20; ++i)
+    ASSERT_EQ(publisher.publish(i), Status::ok);
+  auto latest = client.subscriber("api.history");
+  auto earliest = client.subscriber("api.history", {StartPosition::earliest()});
+  auto last3 = client.subscriber("api.history", {StartPosition::last(3)});
+  Message message;
+  EXPECT_EQ(latest.try_receive(message), Status::empty);
+  ASSERT_EQ(earliest.try_receive(message), Status::ok);
+  EXPECT_EQ(value_of(message), 12U);
+  for (std::uint64_t expected : {17U, 18U, 19U}) {
+    ASSERT_EQ(last3.try_receive(message), Status::ok);
+    EXPECT_EQ(value_of(message), expected);
+  }
+  EXPECT_EQ(last3.try_receive(message), Status::empty);
+}
+
+TEST_F(Api, BlockTopicTimesOutWhenTheSubscriberDoesNotRead) {
+  Client client(ClientOptions{bus_, "api"});
+  auto subscriber = client.subscriber("api.full", {}, TopicOptions{64, 4, FullPolicy::block});
+  PublisherOptions options;
+  options.block_timeout = milliseconds(20);
+  auto publisher = client.publisher("api.full", {}, options);
+  for (std::uint64_t i = 0; i < 4; ++i)
+    ASSERT_EQ(publisher.publish(i), Status::ok);
+  EXPECT_EQ(publisher.try_publish(std::as_bytes(std::span("x", 1))), Status::full);
+  EXPECT_EQ(publisher.publish(std::uint64_t{4}), Status::timeout);
+  Message message;
+  ASSERT_EQ(subscriber.try_receive(message), Status::ok);
+  ASSERT_EQ(subscriber.try_receive(message), Status::ok);
+  EXPECT_EQ(publisher.publish(std::uint64_t{4}), Status::ok);
+}
+
+TEST_F(Api, WaitSetAndFileDescriptorWakeOnPublish) {
+  Client client(ClientOptions{bus_, "api"});
+  auto a = client.subscriber("api.ws.a");
+  auto b = client.subscriber("api.ws.b");
+  auto publisher_b = client.publisher("api.ws.b");
+  WaitSet set;
+  set.add(a);
+  set.add(b);
+  Subscriber* ready[2] = {};
+  EXPECT_EQ(set.wait(ready, milliseconds(5)), 0U);
+  ASSERT_EQ(publisher_b.publish(std::uint64_t{7}), Status::ok);
+  ASSERT_EQ(set.wait(ready, milliseconds(2000)), 1U);
+  EXPECT_EQ(ready[0], &b);
+  Message message;
+  ASSERT_EQ(b.try_receive(message), Status::ok);
+  EXPECT_EQ(b.try_receive(message), Status::empty);  // drains and re-arms b's fd
+
+  pollfd pfd{b.fd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&pfd, 1, 0), 0);
+  ASSERT_EQ(publisher_b.publish(std::uint64_t{8}), Status::ok);
+  EXPECT_EQ(::poll(&pfd, 1, 2000), 1);
+  ASSERT_EQ(b.try_receive(message), Status::ok);
+  EXPECT_EQ(value_of(message), 8U);
+}
+
+TEST_F(Api, BadNamesAreRefusedClearly) {
+  Client client(ClientOptions{bus_, "api"});
+  for (const std::string name : {"", "a..b", ".a", "a.", "a b", "md.*", "md.#", "ä"}) {
+    try {
+      client.publisher(name);
+      ADD_FAILURE() << "accepted '" << name << "'";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::invalid_name) << name;
+    }
+  }
+  try {
+    client.subscriber(std::string(300, 'a'));
+    ADD_FAILURE() << "accepted an over-long name";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::invalid_name);
+    EXPECT_NE(std::string(e.what()).find("limit"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(Client(ClientOptions{"bad/bus", "api"}), Error);
+}
+
+TEST_F(Api, OversizeMessagesAreRefusedAndLoseNothing) {
+  Client client(ClientOptions{bus_, "api"});
+  auto subscriber = client.subscriber("api.big", {}, TopicOptions{64, 8, FullPolicy::block});
+  auto publisher = client.publisher("api.big");
+  std::vector<std::byte> big(65);
+  EXPECT_EQ(publisher.publish(big), Status::too_large);
+  EXPECT_EQ(publisher.loan(65).status(), Status::too_large);
+  ASSERT_EQ(publisher.publish(std::span(big).first(64)), Status::ok);
+  Message message;
+  ASSERT_EQ(subscriber.try_receive(message), Status::ok);
+  EXPECT_EQ(message.size(), 64U);
+  EXPECT_EQ(subscriber.try_receive(message), Status::empty);
+}
+
+TEST_F(Api, TopicMismatchNamesBothShapes) {
+  Client client(ClientOptions{bus_, "api"});
+  client.open_topic("api.shape", TopicOptions{128, 16, FullPolicy::block});
+  try {
+    client.open_topic("api.shape", TopicOptions{256, 16, FullPolicy::block});
+    ADD_FAILURE() << "accepted a different slot size";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::topic_mismatch) << e.what();
+  }
+  const auto info = client.open_topic("api.shape");  // zero options: take the topic as it is
+  EXPECT_EQ(info.slot_size, 128U);
+  EXPECT_EQ(info.slot_count, 16U);
+}
+
+TEST_F(Api, CorruptedTopicSegmentIsAClearError) {
+  Client client(ClientOptions{bus_, "api"});
+  client.open_topic("api.corrupt");
+  {
+    auto segment =
+        shm::Segment::open(topic_segment_of(bus_, "api.corrupt"), shm::Access::read_write);
+    static_cast<layout::TopicHeader*>(segment.address())->slot_count = 12345;
+  }
+  Client other(ClientOptions{bus_, "api2"});
+  try {
+    other.subscriber("api.corrupt");
+    ADD_FAILURE() << "mapped a corrupted segment";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::corrupted_segment) << e.what();
+  }
+}
+
+TEST(NoDaemon, AttachingSaysWhatToStart) {
+  try {
+    Client client(ClientOptions{unique_bus("nodaemon"), "api"});
+    ADD_FAILURE() << "attached without a daemon";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::no_daemon);
+    EXPECT_NE(std::string(e.what()).find("start shmbusd --bus"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace shmbus::testing
