@@ -4,7 +4,7 @@
 #include <thread>
 #include <vector>
 
-#include "ring_fixture.hpp"
+#include "ring/heap_topic.hpp"
 
 namespace shmbus::testing {
 namespace {

@@ -1,4 +1,5 @@
-// A topic segment formatted in private memory, for testing the ring without a daemon.
+// A topic segment formatted in private (heap) memory: the ring without a daemon, for unit tests
+// and micro benchmarks.
 #pragma once
 
 #include <cstdlib>
