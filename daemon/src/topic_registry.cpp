@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "layout/fixed_string.hpp"
 #include "layout/naming.hpp"
 #include "layout/segment_format.hpp"
 #include "shmbus/error.hpp"
@@ -14,22 +15,11 @@
 namespace shmbus::daemon {
 namespace {
 
+using layout::copy_name;
+using layout::terminated_view;
+
 constexpr auto kActive = static_cast<std::uint32_t>(layout::EntryState::active);
 constexpr auto kFree = static_cast<std::uint32_t>(layout::EntryState::free);
-
-template <std::size_t N>
-void copy_name(char (&destination)[N], std::string_view source) {
-  const std::size_t length = std::min(source.size(), N - 1);
-  std::memcpy(destination, source.data(), length);
-  destination[length] = '\0';
-}
-
-template <std::size_t N>
-std::string_view terminated_view(const char (&text)[N]) {
-  const void* end = std::memchr(text, '\0', N);
-  if (end == nullptr) return {};
-  return {text, static_cast<std::size_t>(static_cast<const char*>(end) - text)};
-}
 
 bool all_digits(std::string_view s) {
   return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;

@@ -65,11 +65,4 @@ void print_error(std::string_view message) {
   std::fputs(fmt::format("shmbus: {}\n", message).c_str(), stderr);
 }
 
-std::uint64_t monotonic_ns() noexcept {
-  timespec now{};
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ULL +
-         static_cast<std::uint64_t>(now.tv_nsec);
-}
-
 }  // namespace shmbus::cli

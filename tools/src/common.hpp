@@ -9,6 +9,7 @@
 
 #include "shmbus/error.hpp"
 #include "shmbus/topic_options.hpp"
+#include "wait/futex.hpp"
 
 namespace shmbus::cli {
 
@@ -41,6 +42,6 @@ std::string describe_status(Status status, std::string_view topic, std::uint32_t
 void print_error(std::string_view message);
 
 // CLOCK_MONOTONIC in ns: the clock the library stamps publish_time_ns with.
-std::uint64_t monotonic_ns() noexcept;
+using wait::monotonic_ns;
 
 }  // namespace shmbus::cli

@@ -1,5 +1,7 @@
 #include "layout/segment_format.hpp"
 
+#include "layout/fixed_string.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -11,13 +13,6 @@ namespace {
 
 Error corrupted(const std::string& what) {
   return {ErrorCode::corrupted_segment, fmt::format("corrupted shared-memory segment: {}", what)};
-}
-
-template <std::size_t N>
-void copy_name(char (&destination)[N], std::string_view source) {
-  const std::size_t length = std::min(source.size(), N - 1);
-  std::memcpy(destination, source.data(), length);
-  destination[length] = '\0';
 }
 
 template <std::size_t N>
