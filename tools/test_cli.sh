@@ -22,7 +22,7 @@ set -e
 [ "$code" -eq 1 ] || fail "ls without a daemon exited $code"
 grep -q "no daemon serves bus '$BUS': start shmbusd --bus $BUS" "$tmp/err" || fail "no-daemon message"
 
-"$SHMBUSD" --bus "$BUS" >"$tmp/daemon.log" 2>&1 &
+"$SHMBUSD" --bus "$BUS" --foreground >"$tmp/daemon.log" 2>&1 &
 daemon=$!
 for _ in $(seq 100); do "$SHMBUS" ls --bus "$BUS" >/dev/null 2>&1 && break; sleep 0.05; done
 "$SHMBUS" ls --bus "$BUS" >/dev/null || fail "daemon did not come up"

@@ -6,9 +6,11 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "config.hpp"
+#include "daemonize.hpp"
 #include "layout/naming.hpp"
 #include "shmbus/error.hpp"
 #include "shmbus/version.hpp"
@@ -25,8 +27,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   // Not checked by CLI11: load_config reports a missing file as a config_error like any other.
   app.add_option("-c,--config", config_file, "TOML configuration file");
+  std::string log_file;
   app.add_flag("-f,--foreground", foreground,
-               "stay in the foreground (shmbusd always does; use a service manager to detach)");
+               "stay in the foreground and log to stderr (otherwise detach once the bus is ready)");
+  app.add_option("--log-file", log_file, "when detached, append logs to this file");
   app.add_option("-l,--log-level", log_level, "trace, debug, info, warn, error, critical or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
@@ -35,7 +39,11 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string(shmbus::kVersionString));
   CLI11_PARSE(app, argc, argv);
 
-  // Logs go to stderr so that stdout stays free for whoever wraps the daemon.
+  // Detaching happens before anything else runs, so that the daemon's pid is the one it records;
+  // the parent waits until the bus is ready (or failed) and exits with that outcome.
+  std::optional<shmbus::daemon::Detached> detached;
+  if (!foreground) detached.emplace(shmbus::daemon::detach(bus, log_file));
+  // Logs go to stderr (the log file when detached) so that stdout stays free.
   spdlog::set_default_logger(spdlog::stderr_color_mt("shmbusd"));
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e [%^%l%$] %v");
@@ -49,11 +57,14 @@ int main(int argc, char** argv) {
     options.reset = reset;
     options.handle_signals = true;
     shmbus::daemon::Supervisor supervisor(std::move(options));
+    if (detached) detached->ready();
     supervisor.run();
   } catch (const shmbus::Error& e) {
+    if (detached) detached->failed(e.what());
     fmt::print(stderr, "shmbusd: {}\n", e.what());
     return 1;
   } catch (const std::exception& e) {
+    if (detached) detached->failed(e.what());
     fmt::print(stderr, "shmbusd: unexpected error: {}\n", e.what());
     return 2;
   }

@@ -166,7 +166,8 @@ class DaemonProcess {
       ::dup2(pipe_fds[1], STDERR_FILENO);
       ::dup2(pipe_fds[1], STDOUT_FILENO);
       std::vector<char*> argv;
-      argv.push_back(const_cast<char*>(SHMBUSD_PATH));  // NOLINT
+      argv.push_back(const_cast<char*>(SHMBUSD_PATH));    // NOLINT
+      argv.push_back(const_cast<char*>("--foreground"));  // NOLINT: the test owns its pid
       for (auto& arg : args)
         argv.push_back(arg.data());
       argv.push_back(nullptr);

@@ -2,6 +2,8 @@
 // descriptors, and every kind of bad input.
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include "bus_fixture.hpp"
 #include "layout/naming.hpp"
@@ -208,6 +210,42 @@ TEST(NoDaemon, AttachingSaysWhatToStart) {
     EXPECT_EQ(e.code(), ErrorCode::no_daemon);
     EXPECT_NE(std::string(e.what()).find("start shmbusd --bus"), std::string::npos) << e.what();
   }
+}
+
+// Without --foreground shmbusd returns once the bus is served, and the detached daemon (whose pid
+// the control segment records) still stops cleanly on SIGTERM.
+TEST(Daemonize, DetachesOnceTheBusIsReady) {
+  const std::string bus = unique_bus("detach");
+  ChildProcess starter({SHMBUSD_PATH, "--bus", bus});
+  const auto line = starter.wait_for_line("shmbusd: serving bus", kStartTimeout);
+  ASSERT_TRUE(line);
+  const auto status = starter.wait(kStartTimeout);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  EXPECT_TRUE(daemon_serves(bus));  // ready before the starter returned: no polling needed
+  pid_t daemon_pid = 0;
+  {
+    auto control = shm::Segment::open(naming::control_segment_name(bus), shm::Access::read_only);
+    ASSERT_FALSE(layout::validate_control(control.address(), control.size()));
+    daemon_pid = static_cast<const layout::ControlHeader*>(control.address())->daemon_pid.load();
+  }
+  ASSERT_GT(daemon_pid, 0);
+  EXPECT_NE(daemon_pid, starter.pid());
+  ::kill(daemon_pid, SIGTERM);
+  EXPECT_TRUE(
+      eventually([&] { return segments_of(bus).empty() && !daemon_serves(bus); }, kStartTimeout));
+}
+
+TEST(Daemonize, ReportsStartUpFailureToTheCaller) {
+  const std::string bus = unique_bus("detach2");
+  ChildProcess first({SHMBUSD_PATH, "--bus", bus, "--foreground"});
+  ASSERT_TRUE(eventually([&] { return daemon_serves(bus); }, kStartTimeout));
+  ChildProcess second({SHMBUSD_PATH, "--bus", bus});
+  const auto status = second.wait(kStartTimeout);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1);
+  first.kill(SIGTERM);
+  EXPECT_TRUE(first.wait(kStartTimeout));
 }
 
 }  // namespace
