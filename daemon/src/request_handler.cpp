@@ -31,6 +31,18 @@ void forget(std::vector<RecordRef>& records, const RecordRef& ref) {
   std::erase(records, ref);
 }
 
+// Throws unless record `index` of `records` is in use and belongs to `client_id`.
+template <typename Record>
+void check_owned(std::string_view kind, const Record* records, std::uint32_t count,
+                 std::uint32_t index, const Topic& topic, std::uint64_t client_id) {
+  if (index >= count || records[index].state.load(std::memory_order_relaxed) != kActive) {
+    throw not_found_record(kind, index, topic);
+  }
+  if (records[index].owner_client_id.load(std::memory_order_relaxed) != client_id) {
+    throw not_owner(kind, index, topic, client_id);
+  }
+}
+
 }  // namespace
 
 RequestHandler::RequestHandler(ControlSegment& control, TopicRegistry& topics,
@@ -201,14 +213,7 @@ protocol::Body RequestHandler::add_subscriber(Client& client,
 protocol::Body RequestHandler::remove_publisher(Client& client,
                                                 const protocol::RemovePublisher& request) {
   Topic& t = topic(request.topic_id, request.generation);
-  if (request.index >= t.view.max_publishers ||
-      t.view.publishers[request.index].state.load(std::memory_order_relaxed) != kActive) {
-    throw not_found_record("publisher", request.index, t);
-  }
-  if (t.view.publishers[request.index].owner_client_id.load(std::memory_order_relaxed) !=
-      client.id) {
-    throw not_owner("publisher", request.index, t, client.id);
-  }
+  check_owned("publisher", t.view.publishers, t.view.max_publishers, request.index, t, client.id);
   forget(client.publishers, {t.id, t.generation, request.index});
   clients_.reclaim_publisher(t, request.index);
   if (clients_.has_pending_reclaims()) reclaims_pending_();
@@ -218,14 +223,8 @@ protocol::Body RequestHandler::remove_publisher(Client& client,
 protocol::Body RequestHandler::remove_subscriber(Client& client,
                                                  const protocol::RemoveSubscriber& request) {
   Topic& t = topic(request.topic_id, request.generation);
-  if (request.index >= t.view.max_subscribers ||
-      t.view.subscribers[request.index].state.load(std::memory_order_relaxed) != kActive) {
-    throw not_found_record("subscriber", request.index, t);
-  }
-  if (t.view.subscribers[request.index].owner_client_id.load(std::memory_order_relaxed) !=
-      client.id) {
-    throw not_owner("subscriber", request.index, t, client.id);
-  }
+  check_owned("subscriber", t.view.subscribers, t.view.max_subscribers, request.index, t,
+              client.id);
   forget(client.subscribers, {t.id, t.generation, request.index});
   ring::release_subscriber(t.view, request.index);
   return protocol::OkReply{0};
@@ -235,27 +234,14 @@ protocol::Body RequestHandler::reattach(Client& client, const protocol::Reattach
   Topic& t = topic(request.topic_id, request.generation);
   const RecordRef ref{t.id, t.generation, request.index};
   if (request.kind == static_cast<std::uint32_t>(protocol::RecordKind::publisher)) {
-    if (request.index >= t.view.max_publishers ||
-        t.view.publishers[request.index].state.load(std::memory_order_relaxed) != kActive) {
-      throw not_found_record("publisher", request.index, t);
-    }
-    if (t.view.publishers[request.index].owner_client_id.load(std::memory_order_relaxed) !=
-        client.id) {
-      throw not_owner("publisher", request.index, t, client.id);
-    }
+    check_owned("publisher", t.view.publishers, t.view.max_publishers, request.index, t, client.id);
     if (std::find(client.publishers.begin(), client.publishers.end(), ref) ==
         client.publishers.end()) {
       client.publishers.push_back(ref);
     }
   } else if (request.kind == static_cast<std::uint32_t>(protocol::RecordKind::subscriber)) {
-    if (request.index >= t.view.max_subscribers ||
-        t.view.subscribers[request.index].state.load(std::memory_order_relaxed) != kActive) {
-      throw not_found_record("subscriber", request.index, t);
-    }
-    if (t.view.subscribers[request.index].owner_client_id.load(std::memory_order_relaxed) !=
-        client.id) {
-      throw not_owner("subscriber", request.index, t, client.id);
-    }
+    check_owned("subscriber", t.view.subscribers, t.view.max_subscribers, request.index, t,
+                client.id);
     if (std::find(client.subscribers.begin(), client.subscribers.end(), ref) ==
         client.subscribers.end()) {
       client.subscribers.push_back(ref);
