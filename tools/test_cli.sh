@@ -65,6 +65,14 @@ code=$?
 set -e
 [ "$code" -eq 2 ] || fail "bad topic name exited $code"
 
+# perf between real processes: every round trip and every streamed message is counted.
+"$SHMBUS" perf latency --bus "$BUS" --count 2000 --warmup 100 --json >"$tmp/lat"
+grep -q '"mode":"latency".*"samples":2000}' "$tmp/lat" || fail "perf latency: $(cat "$tmp/lat")"
+grep -q '"p50_ns":[1-9]' "$tmp/lat" || fail "perf latency p50: $(cat "$tmp/lat")"
+"$SHMBUS" perf throughput --bus "$BUS" --count 100000 --json >"$tmp/thr"
+grep -q '"mode":"throughput".*"samples":100000}' "$tmp/thr" || fail "perf throughput: $(cat "$tmp/thr")"
+grep -q '"msgs_per_s":[1-9]' "$tmp/thr" || fail "perf throughput rate: $(cat "$tmp/thr")"
+
 kill -TERM "$daemon"
 wait "$daemon" || fail "shmbusd exit status"
 daemon=""

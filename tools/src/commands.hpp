@@ -11,6 +11,7 @@ namespace shmbus::cli {
 using Command = std::function<int()>;
 
 Command add_ls(CLI::App& app);
+Command add_perf(CLI::App& app);
 Command add_pub(CLI::App& app);
 Command add_sub(CLI::App& app);
 Command add_version(CLI::App& app);

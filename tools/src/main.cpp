@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
                "shmbus"};
   app.require_subcommand(1);
   const std::vector<std::pair<const char*, Command>> commands{{"ls", add_ls(app)},
+                                                              {"perf", add_perf(app)},
                                                               {"pub", add_pub(app)},
                                                               {"sub", add_sub(app)},
                                                               {"version", add_version(app)}};
