@@ -31,6 +31,18 @@ void forget(std::vector<RecordRef>& records, const RecordRef& ref) {
   std::erase(records, ref);
 }
 
+// Throws unless the client's uid/gid may `verb` the topic (topics the config does not declare
+// are open to everyone who can reach the socket).
+void check_access(const Client& client, const Topic& topic, const Acl TopicConfig::*acl,
+                  std::string_view verb) {
+  if (topic.config == nullptr || (topic.config->*acl).allows(client.peer.uid, client.peer.gid)) {
+    return;
+  }
+  throw Error(ErrorCode::permission_denied,
+              fmt::format("uid {} gid {} may not {} topic '{}'", client.peer.uid, client.peer.gid,
+                          verb, topic.name));
+}
+
 // Throws unless record `index` of `records` is in use and belongs to `client_id`.
 template <typename Record>
 void check_owned(std::string_view kind, const Record* records, std::uint32_t count,
@@ -167,11 +179,7 @@ Topic& RequestHandler::topic(std::uint32_t id, std::uint32_t generation) {
 protocol::Body RequestHandler::add_publisher(Client& client,
                                              const protocol::AddPublisher& request) {
   Topic& t = topic(request.topic_id, request.generation);
-  if (t.config != nullptr && !t.config->publish.allows(client.peer.uid, client.peer.gid)) {
-    throw Error(ErrorCode::permission_denied,
-                fmt::format("uid {} gid {} may not publish to topic '{}'", client.peer.uid,
-                            client.peer.gid, t.name));
-  }
+  check_access(client, t, &TopicConfig::publish, "publish to");
   const std::uint64_t publisher_id = clients_.next_publisher_id(client);
   const auto index = ring::allocate_publisher(t.view, client.id, publisher_id);
   if (!index) {
@@ -187,11 +195,7 @@ protocol::Body RequestHandler::add_publisher(Client& client,
 protocol::Body RequestHandler::add_subscriber(Client& client,
                                               const protocol::AddSubscriber& request) {
   Topic& t = topic(request.topic_id, request.generation);
-  if (t.config != nullptr && !t.config->subscribe.allows(client.peer.uid, client.peer.gid)) {
-    throw Error(ErrorCode::permission_denied,
-                fmt::format("uid {} gid {} may not subscribe to topic '{}'", client.peer.uid,
-                            client.peer.gid, t.name));
-  }
+  check_access(client, t, &TopicConfig::subscribe, "subscribe to");
   if (request.start > static_cast<std::uint32_t>(protocol::StartFrom::last_n)) {
     throw Error(ErrorCode::invalid_argument,
                 fmt::format("start position {} is not latest (0), earliest (1) or last_n (2)",

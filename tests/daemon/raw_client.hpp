@@ -48,12 +48,9 @@ inline std::string unique_bus(std::string_view test) {
 inline int connect_bus(const std::string& bus) {
   const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  const std::string name = protocol::socket_address(bus);
-  std::memcpy(address.sun_path + 1, name.data(), name.size());
-  const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), length) != 0) {  // NOLINT
+  const auto address = protocol::control_socket_address(bus);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address.address), address.length) !=
+      0) {  // NOLINT
     ::close(fd);
     return -1;
   }

@@ -50,9 +50,11 @@ void read_topic_counters(const std::string& bus, TopicSnapshot& topic) {
       topic.error = "topic was replaced while being read";
       return;
     }
-    topic.published = view.header->next_sequence.load(std::memory_order_acquire);
+    topic.published = view.header->next_sequence.load(std::memory_order_relaxed);  // a count only
     for (std::uint32_t i = 0; i < view.max_publishers; ++i) {
       const auto& record = view.publishers[i];
+      // acquire: pairs with the daemon's release when it activates the record, so the fields read
+      // below belong to the current owner.
       if (record.state.load(std::memory_order_acquire) !=
           static_cast<std::uint32_t>(layout::EntryState::active)) {
         continue;
@@ -63,6 +65,8 @@ void read_topic_counters(const std::string& bus, TopicSnapshot& topic) {
     }
     for (std::uint32_t i = 0; i < view.max_subscribers; ++i) {
       const auto& record = view.subscribers[i];
+      // acquire: pairs with the daemon's release when it activates the record, so the fields read
+      // below belong to the current owner.
       if (record.state.load(std::memory_order_acquire) !=
           static_cast<std::uint32_t>(layout::EntryState::active)) {
         continue;
@@ -107,9 +111,10 @@ BusSnapshot read_bus(const std::string& bus, bool with_topic_counters) {
   const auto* header = static_cast<const layout::ControlHeader*>(base);
   BusSnapshot snapshot;
   snapshot.bus = bus;
-  snapshot.daemon_pid = header->daemon_pid.load(std::memory_order_acquire);
+  // Standalone values shown to the user: nothing read later depends on them, so relaxed.
+  snapshot.daemon_pid = header->daemon_pid.load(std::memory_order_relaxed);
   snapshot.daemon_alive = process_alive(snapshot.daemon_pid);
-  snapshot.epoch = header->epoch.load(std::memory_order_acquire);
+  snapshot.epoch = header->epoch.load(std::memory_order_relaxed);
   snapshot.daemon_version = header->daemon_version;
   snapshot.max_topics = header->max_topics;
   snapshot.max_clients = header->max_clients;

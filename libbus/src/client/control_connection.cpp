@@ -34,13 +34,9 @@ void ControlConnection::connect(const std::string& bus) {
   bus_ = bus;
   const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (fd < 0) throw system_error("cannot create the control socket");
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  const std::string name = protocol::socket_address(bus);
-  // Abstract namespace: a leading NUL byte, then the name (not NUL-terminated).
-  std::memcpy(address.sun_path + 1, name.data(), name.size());
-  const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), length) != 0) {  // NOLINT
+  const auto address = protocol::control_socket_address(bus);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address.address), address.length) !=
+      0) {  // NOLINT
     const int error = errno;
     ::close(fd);
     if (error == ECONNREFUSED || error == ENOENT) {

@@ -53,6 +53,7 @@ void Notifier::run() noexcept {
   auto& header = *reader_.topic().header;
   while (!stop_.load(std::memory_order_relaxed)) {
     if (signaled_.load(std::memory_order_relaxed)) {
+      // acquire: pairs with on_empty's release increment, so a re-arm is not missed.
       const std::uint32_t armed = rearm_word_.load(std::memory_order_acquire);
       if (signaled_.load(std::memory_order_relaxed)) {
         wait::futex_wait(rearm_word_, armed, kSleepBound);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 namespace shmbus::protocol {
@@ -188,6 +190,18 @@ std::string_view view_string(std::span<const char> source) {
 
 std::string socket_address(std::string_view bus) {
   return fmt::format("shmbus/{}/control", bus);
+}
+
+SocketAddress control_socket_address(std::string_view bus) {
+  SocketAddress result{};
+  result.address.sun_family = AF_UNIX;
+  const std::string name = socket_address(bus);
+  // Abstract namespace: a leading NUL byte, then the name (not NUL-terminated). Bus names are at
+  // most 63 bytes, so the name always fits in sun_path.
+  const std::size_t length = std::min(name.size(), sizeof(result.address.sun_path) - 1);
+  std::memcpy(result.address.sun_path + 1, name.data(), length);
+  result.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + length);
+  return result;
 }
 
 ErrorReply make_error(ErrorCode code, std::string_view text) {

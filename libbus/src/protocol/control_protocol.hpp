@@ -10,6 +10,9 @@
 // a clear error and never read out of bounds. Requests carry a request_id that the reply echoes.
 #pragma once
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -182,6 +185,13 @@ std::string_view view_string(std::span<const char> source);
 
 // The abstract-namespace address of a bus's control socket (without the leading NUL byte).
 std::string socket_address(std::string_view bus);
+
+// The same address as a sockaddr for connect() on a raw socket.
+struct SocketAddress {
+  sockaddr_un address;
+  socklen_t length;
+};
+SocketAddress control_socket_address(std::string_view bus);
 
 ErrorReply make_error(ErrorCode code, std::string_view text);
 

@@ -91,6 +91,7 @@ ReclaimResult reclaim_publisher(const TopicView& topic, std::uint32_t index) {
   if (pending == 0 || pending - 1 >= head) return finish();
   const std::uint64_t sequence = pending - 1;
   auto& slot = topic.slot(sequence);
+  // acquire: pairs with the publisher's commit store, so a committed word means a whole message.
   std::uint64_t word = slot.word.load(std::memory_order_acquire);
   for (;;) {
     const bool newer_lap = word != 0 && layout::word_sequence(word) > sequence;
@@ -101,12 +102,14 @@ ReclaimResult reclaim_publisher(const TopicView& topic, std::uint32_t index) {
     for (std::uint32_t i = 0; i < topic.max_publishers; ++i) {
       if (i == index) continue;
       const auto& other = topic.publishers[i];
+      // acquire: pairs with allocate_publisher's release, so `pending` is the current owner's.
       if (other.state.load(std::memory_order_acquire) == kActive &&
           other.pending.load(std::memory_order_relaxed) == pending) {
         return ReclaimResult::retry_later;
       }
     }
-    // release: subscribers that see the aborted word (acquire) skip the slot.
+    // release: subscribers that see the aborted word (acquire) skip the slot; acquire on failure
+    // pairs with a commit that won the race, as for the first load.
     if (slot.word.compare_exchange_weak(word,
                                         layout::slot_word(sequence, layout::SlotState::aborted),
                                         std::memory_order_release, std::memory_order_acquire)) {
