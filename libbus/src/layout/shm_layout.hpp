@@ -24,7 +24,7 @@
 namespace shmbus::layout {
 
 inline constexpr std::size_t kCacheLine = 64;
-inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::uint32_t kLayoutVersion = 2;
 
 inline constexpr std::uint64_t kControlMagic = 0x4c54434253424d53ULL;  // "SMBSBCTL"
 inline constexpr std::uint64_t kTopicMagic = 0x43505442534d4253ULL;    // "SBMSBTPC"
@@ -184,6 +184,11 @@ struct alignas(kCacheLine) SlotHeader {
   std::uint64_t publish_time_ns;  // CLOCK_REALTIME-free monotonic time (CLOCK_MONOTONIC), ns
   std::uint64_t publisher_id;
   std::uint64_t sequence;
+  // Bytes of encoded message properties stored at the end of the slot's payload area (0: none).
+  std::uint32_t properties_size;
+  // Hash of the message's ordering key (0: no key); key-ordered groups route on it without
+  // decoding the properties.
+  std::uint32_t key_hash;
 };
 
 static_assert(sizeof(ControlHeader) % kCacheLine == 0);

@@ -80,6 +80,8 @@ class RingWriter {
     slot.publish_time_ns = wait::monotonic_ns();
     slot.publisher_id = publisher_id_;
     slot.sequence = sequence;
+    slot.properties_size = 0;
+    slot.key_hash = 0;
     finish(slot, layout::committed_word(sequence));
     record_->published.store(++published_, std::memory_order_relaxed);
   }
