@@ -108,12 +108,74 @@ class Parser {
     if (auto v = u32(t, "max_subscribers", 1, layout::kMaxSubscribersLimit)) {
       shape.max_subscribers = *v;
     }
+    if (auto v = u32(t, "max_groups", 0, layout::kMaxGroupsLimit)) shape.max_groups = *v;
+    if (auto v = u32(t, "max_group_members", 1, layout::kMaxGroupMembersLimit)) {
+      shape.max_group_members = *v;
+    }
+  }
+
+  std::optional<bool> boolean(const toml::table& parent, std::string_view key) const {
+    const toml::node* node = parent.get(key);
+    if (node == nullptr) return std::nullopt;
+    const auto* value = node->as_boolean();
+    if (value == nullptr) fail(node->source(), fmt::format("'{}' must be true or false", key));
+    return value->get();
+  }
+
+  std::vector<GroupConfig> groups(const toml::table& t, const TopicConfig& topic) const {
+    std::vector<GroupConfig> result;
+    const toml::node* node = t.get("group");
+    if (node == nullptr) return result;
+    const toml::array* array = node->as_array();
+    if (array == nullptr || !array->is_array_of_tables()) {
+      fail(node->source(), "'group' must be an array of tables: write [[topic.group]]");
+    }
+    for (const auto& element : *array) {
+      const toml::table& g = *element.as_table();
+      check_keys(g, "[[topic.group]]",
+                 {"name", "max_deliveries", "ack_timeout_ms", "key_ordered", "dead_letter_topic"});
+      GroupConfig group;
+      auto name = string(g, "name");
+      if (!name) fail(g.source(), "[[topic.group]] needs a 'name'");
+      if (auto why = naming::check_group_name(*name)) fail(g.get("name")->source(), *why);
+      for (const auto& other : result) {
+        if (other.name == *name) {
+          fail(g.get("name")->source(),
+               fmt::format("group '{}' is declared twice on topic '{}'", *name, topic.name));
+        }
+      }
+      group.name = std::move(*name);
+      if (auto v = u32(g, "max_deliveries", 0, layout::kMaxDeliveryCount - 1)) {
+        group.max_deliveries = *v;
+      }
+      if (auto v = u32(g, "ack_timeout_ms", 0, 86'400'000)) group.ack_timeout_ms = *v;
+      if (auto v = boolean(g, "key_ordered")) group.key_ordered = *v;
+      if (auto v = string(g, "dead_letter_topic")) {
+        if (auto why = naming::check_topic_name(*v)) {
+          fail(g.get("dead_letter_topic")->source(), *why);
+        }
+        group.dead_letter_topic = std::move(*v);
+      }
+      result.push_back(std::move(group));
+    }
+    if (result.size() > topic.shape.max_groups) {
+      fail(node->source(), fmt::format("topic '{}' declares {} groups but max_groups is {}",
+                                       topic.name, result.size(), topic.shape.max_groups));
+    }
+    return result;
   }
 
   void check_shape(const toml::source_region& where, const TopicShape& s,
                    std::string_view what) const {
-    const layout::TopicParams params{
-        0, 1, s.slot_size, s.slot_count, s.policy, s.max_publishers, s.max_subscribers};
+    const layout::TopicParams params{0,
+                                     1,
+                                     s.slot_size,
+                                     s.slot_count,
+                                     s.policy,
+                                     s.max_publishers,
+                                     s.max_subscribers,
+                                     s.max_groups,
+                                     s.max_group_members};
     if (auto error = layout::check_topic_params(params)) {
       fail(where, fmt::format("{}: {}", what, error->what()));
     }
@@ -165,7 +227,8 @@ class Parser {
     }
     if (const toml::table* defaults = table(root, "defaults")) {
       check_keys(*defaults, "[defaults]",
-                 {"slot_size", "slot_count", "policy", "max_publishers", "max_subscribers"});
+                 {"slot_size", "slot_count", "policy", "max_publishers", "max_subscribers",
+                  "max_groups", "max_group_members"});
       shape(*defaults, config.defaults);
       check_shape(defaults->source(), config.defaults, "[defaults]");
     }
@@ -176,10 +239,10 @@ class Parser {
       }
       for (const auto& node : *array) {
         const toml::table& t = *node.as_table();
-        check_keys(
-            t, "[[topic]]",
-            {"name", "slot_size", "slot_count", "policy", "max_publishers", "max_subscribers",
-             "publish_uids", "publish_gids", "subscribe_uids", "subscribe_gids"});
+        check_keys(t, "[[topic]]",
+                   {"name", "slot_size", "slot_count", "policy", "max_publishers",
+                    "max_subscribers", "max_groups", "max_group_members", "publish_uids",
+                    "publish_gids", "subscribe_uids", "subscribe_gids", "group"});
         TopicConfig topic;
         auto name = string(t, "name");
         if (!name) fail(t.source(), "[[topic]] needs a 'name'");
@@ -193,6 +256,7 @@ class Parser {
         check_shape(t.source(), topic.shape, fmt::format("topic '{}'", topic.name));
         topic.publish = acl(t, "publish_uids", "publish_gids");
         topic.subscribe = acl(t, "subscribe_uids", "subscribe_gids");
+        topic.groups = groups(t, topic);
         config.topics.push_back(std::move(topic));
       }
     }

@@ -27,6 +27,18 @@ struct TopicShape {
   layout::FullPolicy policy = layout::FullPolicy::block;
   std::uint32_t max_publishers = 64;
   std::uint32_t max_subscribers = 64;
+  std::uint32_t max_groups = 4;          // shared subscription groups per topic
+  std::uint32_t max_group_members = 16;  // members per group
+};
+
+// A group created with the topic and kept while it has no members (its backlog is the
+// topic's capacity).
+struct GroupConfig {
+  std::string name;
+  std::uint32_t max_deliveries = 0;  // 0: unlimited
+  std::uint32_t ack_timeout_ms = 0;  // 0: no timeout
+  bool key_ordered = false;
+  std::string dead_letter_topic;  // empty: "<topic>.dlq"
 };
 
 struct TopicConfig {
@@ -34,6 +46,7 @@ struct TopicConfig {
   TopicShape shape;  // [defaults] overridden by the topic's own keys
   Acl publish;
   Acl subscribe;
+  std::vector<GroupConfig> groups;
 };
 
 struct Config {

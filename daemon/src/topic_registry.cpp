@@ -151,15 +151,20 @@ Topic& TopicRegistry::create(std::string_view name, const TopicShape& shape,
                             control_.max_topics()));
   }
   const std::uint32_t generation = control_.topic(index).generation + 1;
-  const layout::TopicParams params{
-      index,        generation,           shape.slot_size,      shape.slot_count,
-      shape.policy, shape.max_publishers, shape.max_subscribers};
+  const layout::TopicParams params{index,
+                                   generation,
+                                   shape.slot_size,
+                                   shape.slot_count,
+                                   shape.policy,
+                                   shape.max_publishers,
+                                   shape.max_subscribers,
+                                   shape.max_groups,
+                                   shape.max_group_members};
   if (auto error = layout::check_topic_params(params)) {
     throw Error(ErrorCode::invalid_argument,
                 fmt::format("cannot create topic '{}': {}", name, error->what()));
   }
-  const auto geometry = layout::topic_geometry(shape.slot_size, shape.slot_count,
-                                               shape.max_publishers, shape.max_subscribers);
+  const auto geometry = layout::topic_geometry(shape.slot_size, shape.slot_count, params.tables());
   const std::string segment_name = naming::topic_segment_name(bus_, index, generation);
   // The directory does not name this segment, so whatever holds the name is a leftover.
   if (shm::Segment::remove(segment_name)) {

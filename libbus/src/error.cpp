@@ -58,6 +58,8 @@ std::string_view to_string(Status status) noexcept {
       return "too_large";
     case Status::closed:
       return "closed";
+    case Status::not_held:
+      return "not_held";
   }
   return "unknown";
 }

@@ -57,6 +57,8 @@ std::string describe_status(Status status, std::string_view topic, std::uint32_t
       return fmt::format("the connection to topic {} was closed", topic);
     case Status::empty:
       return fmt::format("no message on topic {}", topic);
+    case Status::not_held:
+      return fmt::format("the message of topic {} is not held by this group member", topic);
   }
   return fmt::format("topic {}: status {}", topic, static_cast<int>(status));
 }

@@ -47,6 +47,8 @@ enum class Status : std::uint8_t {
   full,       // block-mode publish that may not wait (try_publish) found the ring full
   too_large,  // payload larger than the topic's slot size
   closed,     // the publisher or subscriber was moved from or closed
+  not_held,   // ack/nack of a message this group member does not hold (foreign, already settled,
+              // or taken back after its ack timeout)
 };
 
 std::string_view to_string(Status status) noexcept;

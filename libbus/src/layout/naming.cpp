@@ -63,6 +63,22 @@ std::optional<std::string> check_bus_name(std::string_view name) {
   return std::nullopt;
 }
 
+std::optional<std::string> check_group_name(std::string_view name) {
+  if (name.empty()) return "group name is empty";
+  if (name.size() > layout::kMaxGroupNameLength) {
+    return fmt::format("group name is {} bytes long; the limit is {}", name.size(),
+                       layout::kMaxGroupNameLength);
+  }
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    if (!is_name_char(name[i]) && name[i] != '.') {
+      return fmt::format(
+          "group name '{}' contains byte 0x{:02x} at {}; use letters, digits, '_', '-' and '.'",
+          name, static_cast<unsigned char>(name[i]), i);
+    }
+  }
+  return std::nullopt;
+}
+
 std::string default_bus() {
   const char* env = std::getenv("SHMBUS_BUS");  // NOLINT(concurrency-mt-unsafe): read-only use
   return (env != nullptr && *env != '\0') ? std::string(env) : std::string("default");

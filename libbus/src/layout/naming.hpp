@@ -13,6 +13,8 @@ namespace shmbus::naming {
 // wildcard patterns. Bus names are 1..63 bytes of [A-Za-z0-9_-].
 std::optional<std::string> check_topic_name(std::string_view name);
 std::optional<std::string> check_bus_name(std::string_view name);
+// Group names: 1..63 bytes of [A-Za-z0-9_-.].
+std::optional<std::string> check_group_name(std::string_view name);
 
 // The bus to use when none is given: $SHMBUS_BUS, else "default".
 std::string default_bus();

@@ -58,8 +58,18 @@ std::optional<Error> check_topic_params(const TopicParams& p) {
                  fmt::format("publisher/subscriber limits must be in 1..{} and 1..{}",
                              kMaxPublishersLimit, kMaxSubscribersLimit));
   }
-  const auto geometry =
-      topic_geometry(p.slot_size, p.slot_count, p.max_publishers, p.max_subscribers);
+  if (p.max_groups > kMaxGroupsLimit || p.max_group_members > kMaxGroupMembersLimit ||
+      (p.max_groups != 0 && p.max_group_members == 0)) {
+    return Error(ErrorCode::invalid_argument,
+                 fmt::format("group limits must be in 0..{} groups of 1..{} members",
+                             kMaxGroupsLimit, kMaxGroupMembersLimit));
+  }
+  if (p.max_groups > p.max_subscribers) {
+    return Error(ErrorCode::invalid_argument,
+                 fmt::format("{} groups need as many subscriber records; the topic has {}",
+                             p.max_groups, p.max_subscribers));
+  }
+  const auto geometry = topic_geometry(p.slot_size, p.slot_count, p.tables());
   if (geometry.segment_size > kMaxTopicSegmentSize) {
     return Error(
         ErrorCode::invalid_argument,
@@ -95,8 +105,7 @@ void format_control(void* base, std::string_view bus, const ControlParams& param
 }
 
 void format_topic(void* base, std::string_view name, const TopicParams& p) {
-  const auto geometry =
-      topic_geometry(p.slot_size, p.slot_count, p.max_publishers, p.max_subscribers);
+  const auto geometry = topic_geometry(p.slot_size, p.slot_count, p.tables());
   auto* header = new (base) TopicHeader{};
   header->magic = kTopicMagic;
   header->layout_version = kLayoutVersion;
@@ -110,9 +119,14 @@ void format_topic(void* base, std::string_view name, const TopicParams& p) {
   header->max_subscribers = p.max_subscribers;
   header->publishers_offset = geometry.publishers_offset;
   header->subscribers_offset = geometry.subscribers_offset;
+  header->groups_offset = geometry.groups_offset;
+  header->members_offset = geometry.members_offset;
+  header->deliveries_offset = geometry.deliveries_offset;
   header->slots_offset = geometry.slots_offset;
   header->topic_id = p.topic_id;
   header->generation = p.generation;
+  header->max_groups = p.max_groups;
+  header->max_group_members = p.max_group_members;
   copy_name(header->name, name);
   auto* publishers = publisher_records(base);
   for (std::uint32_t i = 0; i < p.max_publishers; ++i)
@@ -120,6 +134,15 @@ void format_topic(void* base, std::string_view name, const TopicParams& p) {
   auto* subscribers = subscriber_records(base);
   for (std::uint32_t i = 0; i < p.max_subscribers; ++i)
     new (&subscribers[i]) SubscriberRecord{};
+  auto* groups = group_records(base);
+  for (std::uint32_t i = 0; i < p.max_groups; ++i)
+    new (&groups[i]) GroupRecord{};
+  auto* members = group_member_records(base);
+  for (std::uint32_t i = 0; i < p.max_groups * p.max_group_members; ++i)
+    new (&members[i]) GroupMemberRecord{};
+  auto* deliveries = delivery_entries(base);
+  for (std::uint64_t i = 0; i < std::uint64_t{p.max_groups} * p.slot_count; ++i)
+    new (&deliveries[i]) DeliveryEntry{};
   std::byte* slots = slots_base(base);
   for (std::uint32_t i = 0; i < p.slot_count; ++i) {
     new (slots + std::uint64_t{i} * geometry.slot_stride) SlotHeader{};
@@ -180,15 +203,18 @@ std::optional<Error> validate_topic(const void* base, std::size_t mapped_size) {
                            h->slot_count,
                            static_cast<FullPolicy>(h->policy),
                            h->max_publishers,
-                           h->max_subscribers};
+                           h->max_subscribers,
+                           h->max_groups,
+                           h->max_group_members};
   if (auto error = check_topic_params(params)) {
     return corrupted(fmt::format("topic header parameters invalid: {}", error->what()));
   }
-  const auto geometry =
-      topic_geometry(h->slot_size, h->slot_count, h->max_publishers, h->max_subscribers);
+  const auto geometry = topic_geometry(h->slot_size, h->slot_count, params.tables());
   if (h->slot_stride != geometry.slot_stride ||
       h->publishers_offset != geometry.publishers_offset ||
       h->subscribers_offset != geometry.subscribers_offset ||
+      h->groups_offset != geometry.groups_offset || h->members_offset != geometry.members_offset ||
+      h->deliveries_offset != geometry.deliveries_offset ||
       h->slots_offset != geometry.slots_offset || h->segment_size != geometry.segment_size) {
     return corrupted("topic segment offsets do not match its geometry");
   }

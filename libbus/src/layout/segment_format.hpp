@@ -26,6 +26,12 @@ struct TopicParams {
   FullPolicy policy;
   std::uint32_t max_publishers;
   std::uint32_t max_subscribers;
+  std::uint32_t max_groups;
+  std::uint32_t max_group_members;
+
+  [[nodiscard]] TopicTables tables() const {
+    return {max_publishers, max_subscribers, max_groups, max_group_members};
+  }
 };
 
 // Why the parameters cannot make a topic, or nullopt.
@@ -61,6 +67,21 @@ inline SubscriberRecord* subscriber_records(void* topic_base) {
   auto* header = static_cast<TopicHeader*>(topic_base);
   return reinterpret_cast<SubscriberRecord*>(static_cast<std::byte*>(topic_base) +  // NOLINT
                                              header->subscribers_offset);
+}
+inline GroupRecord* group_records(void* topic_base) {
+  auto* header = static_cast<TopicHeader*>(topic_base);
+  return reinterpret_cast<GroupRecord*>(static_cast<std::byte*>(topic_base) +  // NOLINT
+                                        header->groups_offset);
+}
+inline GroupMemberRecord* group_member_records(void* topic_base) {
+  auto* header = static_cast<TopicHeader*>(topic_base);
+  return reinterpret_cast<GroupMemberRecord*>(static_cast<std::byte*>(topic_base) +  // NOLINT
+                                              header->members_offset);
+}
+inline DeliveryEntry* delivery_entries(void* topic_base) {
+  auto* header = static_cast<TopicHeader*>(topic_base);
+  return reinterpret_cast<DeliveryEntry*>(static_cast<std::byte*>(topic_base) +  // NOLINT
+                                          header->deliveries_offset);
 }
 inline std::byte* slots_base(void* topic_base) {
   auto* header = static_cast<TopicHeader*>(topic_base);

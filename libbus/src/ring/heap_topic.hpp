@@ -16,11 +16,18 @@ namespace shmbus::testing {
 class TestTopic {
  public:
   TestTopic(std::uint32_t slot_size, std::uint32_t slot_count, layout::FullPolicy policy,
-            std::uint32_t max_publishers = 8, std::uint32_t max_subscribers = 8) {
-    const layout::TopicParams params{
-        1, 1, slot_size, slot_count, policy, max_publishers, max_subscribers};
-    const auto geometry =
-        layout::topic_geometry(slot_size, slot_count, max_publishers, max_subscribers);
+            std::uint32_t max_publishers = 8, std::uint32_t max_subscribers = 8,
+            std::uint32_t max_groups = 2, std::uint32_t max_group_members = 8) {
+    const layout::TopicParams params{1,
+                                     1,
+                                     slot_size,
+                                     slot_count,
+                                     policy,
+                                     max_publishers,
+                                     max_subscribers,
+                                     max_groups,
+                                     max_group_members};
+    const auto geometry = layout::topic_geometry(slot_size, slot_count, params.tables());
     size_ = geometry.segment_size;
     memory_.reset(static_cast<std::byte*>(std::aligned_alloc(4096, size_)));
     std::memset(memory_.get(), 0, size_);
