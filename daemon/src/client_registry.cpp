@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "group_registry.hpp"
 #include "ring/records.hpp"
 #include "shmbus/error.hpp"
 
@@ -106,8 +107,16 @@ void ClientRegistry::remove(std::uint64_t id) {
       ++publishers;
     }
   }
-  spdlog::info("client {} (pid {}) is gone: released {} subscriber(s), reclaimed {} publisher(s)",
-               client.id, client.peer.pid, subscribers, publishers);
+  for (const RecordRef& ref : client.members) {
+    if (const Topic* topic = topics_.find(ref.topic_id, ref.generation)) {
+      const std::uint32_t per_group = topic->view.max_group_members;
+      leave_group(*topic, ref.index / per_group, ref.index % per_group);
+    }
+  }
+  spdlog::info(
+      "client {} (pid {}) is gone: released {} subscriber(s) and {} group membership(s), "
+      "reclaimed {} publisher(s)",
+      client.id, client.peer.pid, subscribers, client.members.size(), publishers);
   free_entry(client.entry);
   clients_.erase(it);
 }
@@ -178,13 +187,29 @@ void ClientRegistry::adopt() {
       // acquire: pairs with allocate_subscriber's release, so the owner belongs to this state.
       const std::uint32_t state = record.state.load(std::memory_order_acquire);
       if (state == kFree) continue;
-      Client* owner =
-          state == kActive ? find(record.owner_client_id.load(std::memory_order_relaxed)) : nullptr;
+      const std::uint64_t owner_id = record.owner_client_id.load(std::memory_order_relaxed);
+      if (state == kActive && owner_id == layout::kGroupCursorOwner) continue;  // a group's floor
+      Client* owner = state == kActive ? find(owner_id) : nullptr;
       if (owner == nullptr) {
         ring::release_subscriber(view, i);
         continue;
       }
       owner->subscribers.push_back({topic->id, topic->generation, i});
+    }
+    for (std::uint32_t g = 0; g < view.max_groups; ++g) {
+      // acquire: pairs with create_group's release.
+      if (view.groups[g].state.load(std::memory_order_acquire) != kActive) continue;
+      for (std::uint32_t m = 0; m < view.max_group_members; ++m) {
+        const auto& member = view.members[std::uint64_t{g} * view.max_group_members + m];
+        // acquire: pairs with add_member's release, so the owner belongs to this state.
+        if (member.state.load(std::memory_order_acquire) != kActive) continue;
+        Client* owner = find(member.owner_client_id.load(std::memory_order_relaxed));
+        if (owner == nullptr) {
+          leave_group(*topic, g, m);
+          continue;
+        }
+        owner->members.push_back({topic->id, topic->generation, g * view.max_group_members + m});
+      }
     }
   }
   spdlog::info("adopted {} client(s); they may resume their sessions", clients_.size());

@@ -33,6 +33,7 @@ struct Client {
   std::uint32_t publisher_counter = 0;
   std::vector<RecordRef> publishers;
   std::vector<RecordRef> subscribers;
+  std::vector<RecordRef> members;  // index: group * max_group_members + member
 };
 
 class ClientRegistry {

@@ -58,11 +58,15 @@ void check_owned(std::string_view kind, const Record* records, std::uint32_t cou
 }  // namespace
 
 RequestHandler::RequestHandler(ControlSegment& control, TopicRegistry& topics,
-                               ClientRegistry& clients, std::function<void()> reclaims_pending)
+                               ClientRegistry& clients, GroupRegistry& groups,
+                               std::function<void()> reclaims_pending,
+                               std::function<void()> ack_timeouts_set)
     : control_(control),
       topics_(topics),
       clients_(clients),
-      reclaims_pending_(std::move(reclaims_pending)) {}
+      groups_(groups),
+      reclaims_pending_(std::move(reclaims_pending)),
+      ack_timeouts_set_(std::move(ack_timeouts_set)) {}
 
 protocol::Body RequestHandler::on_request(SessionState& session, const protocol::Message& request) {
   try {
@@ -124,6 +128,12 @@ protocol::Body RequestHandler::dispatch(SessionState& session, const protocol::M
       return remove_subscriber(*client, std::get<protocol::RemoveSubscriber>(request.body));
     case MessageType::reattach:
       return reattach(*client, std::get<protocol::Reattach>(request.body));
+    case MessageType::join_group:
+      return join_group(*client, std::get<protocol::JoinGroup>(request.body));
+    case MessageType::leave_group:
+      return leave_group(*client, std::get<protocol::LeaveGroup>(request.body));
+    case MessageType::declare_group:
+      return declare_group(*client, std::get<protocol::DeclareGroup>(request.body));
     default:
       throw Error(ErrorCode::protocol_error, fmt::format("control message type {} is not served",
                                                          static_cast<unsigned>(request.type)));
@@ -250,14 +260,53 @@ protocol::Body RequestHandler::reattach(Client& client, const protocol::Reattach
         client.subscribers.end()) {
       client.subscribers.push_back(ref);
     }
+  } else if (request.kind == static_cast<std::uint32_t>(protocol::RecordKind::group_member)) {
+    const std::uint64_t members = std::uint64_t{t.view.max_groups} * t.view.max_group_members;
+    check_owned("group member", t.view.members, static_cast<std::uint32_t>(members), request.index,
+                t, client.id);
+    if (std::find(client.members.begin(), client.members.end(), ref) == client.members.end()) {
+      client.members.push_back(ref);
+    }
   } else {
-    throw Error(
-        ErrorCode::invalid_argument,
-        fmt::format("record kind {} is neither publisher (0) nor subscriber (1)", request.kind));
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("record kind {} is not publisher (0), subscriber (1) or group "
+                            "member (2)",
+                            request.kind));
   }
-  spdlog::debug("client {} reattached {} record {} of '{}'", client.id,
-                request.kind == 0 ? "publisher" : "subscriber", request.index, t.name);
+  spdlog::debug("client {} reattached record {} (kind {}) of '{}'", client.id, request.index,
+                request.kind, t.name);
   return protocol::OkReply{0};
+}
+
+protocol::Body RequestHandler::join_group(Client& client, const protocol::JoinGroup& request) {
+  Topic& t = topic(request.topic_id, request.generation);
+  check_access(client, t, &TopicConfig::subscribe, "subscribe to");
+  const auto reply = groups_.join(client, t, request);
+  if (request.settings.ack_timeout_ms != 0) ack_timeouts_set_();
+  return reply;
+}
+
+protocol::Body RequestHandler::leave_group(Client& client, const protocol::LeaveGroup& request) {
+  Topic& t = topic(request.topic_id, request.generation);
+  if (request.group_index >= t.view.max_groups ||
+      request.member_index >= t.view.max_group_members) {
+    throw not_found_record("group member", request.member_index, t);
+  }
+  const std::uint32_t flat = request.group_index * t.view.max_group_members + request.member_index;
+  check_owned("group member", t.view.members, t.view.max_groups * t.view.max_group_members, flat, t,
+              client.id);
+  forget(client.members, {t.id, t.generation, flat});
+  daemon::leave_group(t, request.group_index, request.member_index);
+  return protocol::OkReply{0};
+}
+
+protocol::Body RequestHandler::declare_group(Client& client,
+                                             const protocol::DeclareGroup& request) {
+  Topic& t = topic(request.topic_id, request.generation);
+  check_access(client, t, &TopicConfig::subscribe, "declare a group on");
+  const auto reply = groups_.declare(t, request);
+  if (request.settings.ack_timeout_ms != 0) ack_timeouts_set_();
+  return reply;
 }
 
 }  // namespace shmbus::daemon

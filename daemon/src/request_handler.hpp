@@ -8,6 +8,7 @@
 #include "config.hpp"
 #include "control_segment.hpp"
 #include "control_server.hpp"
+#include "group_registry.hpp"
 #include "topic_registry.hpp"
 
 namespace shmbus::daemon {
@@ -15,8 +16,10 @@ namespace shmbus::daemon {
 class RequestHandler final : public SessionHandler {
  public:
   // `reclaims_pending` is called whenever a publisher reclaim must be retried later.
+  // `ack_timeouts_set` is called when a group with an ack timeout may have been created.
   RequestHandler(ControlSegment& control, TopicRegistry& topics, ClientRegistry& clients,
-                 std::function<void()> reclaims_pending);
+                 GroupRegistry& groups, std::function<void()> reclaims_pending,
+                 std::function<void()> ack_timeouts_set);
 
   protocol::Body on_request(SessionState& session, const protocol::Message& request) override;
   void on_close(SessionState& session) override;
@@ -29,12 +32,17 @@ class RequestHandler final : public SessionHandler {
   protocol::Body remove_publisher(Client& client, const protocol::RemovePublisher& request);
   protocol::Body remove_subscriber(Client& client, const protocol::RemoveSubscriber& request);
   protocol::Body reattach(Client& client, const protocol::Reattach& request);
+  protocol::Body join_group(Client& client, const protocol::JoinGroup& request);
+  protocol::Body leave_group(Client& client, const protocol::LeaveGroup& request);
+  protocol::Body declare_group(Client& client, const protocol::DeclareGroup& request);
   Topic& topic(std::uint32_t id, std::uint32_t generation);
 
   ControlSegment& control_;
   TopicRegistry& topics_;
   ClientRegistry& clients_;
+  GroupRegistry& groups_;
   std::function<void()> reclaims_pending_;
+  std::function<void()> ack_timeouts_set_;
 };
 
 }  // namespace shmbus::daemon

@@ -23,13 +23,19 @@ constexpr auto kReclaimRetryInterval = 1ms;
 }  // namespace
 
 Supervisor::Supervisor(SupervisorOptions options)
-    : options_(std::move(options)), orphan_timer_(io_), reclaim_timer_(io_), signals_(io_) {
+    : options_(std::move(options)),
+      orphan_timer_(io_),
+      reclaim_timer_(io_),
+      ack_timer_(io_),
+      signals_(io_) {
   if (auto why = naming::check_bus_name(options_.bus)) throw Error(ErrorCode::invalid_name, *why);
   // The socket first: whoever binds it owns the bus, so two daemons never race on the segments.
   server_ = std::make_unique<ControlServer>(io_, options_.bus);
   try {
     open_segments();
     topics_->create_configured();
+    groups_ = std::make_unique<GroupRegistry>(*topics_);
+    groups_->declare_configured(options_.config);
   } catch (...) {
     // A fresh bus we could not finish is removed; an adopted one is left for another attempt.
     if (fresh_) {
@@ -39,8 +45,9 @@ Supervisor::Supervisor(SupervisorOptions options)
     }
     throw;
   }
-  handler_ = std::make_unique<RequestHandler>(*control_, *topics_, *clients_,
-                                              [this] { schedule_reclaims(); });
+  handler_ = std::make_unique<RequestHandler>(
+      *control_, *topics_, *clients_, *groups_, [this] { schedule_reclaims(); },
+      [this] { schedule_ack_sweep(); });
   server_->listen(*handler_);
   if (options_.handle_signals) {
     signals_.add(SIGINT);
@@ -52,6 +59,7 @@ Supervisor::Supervisor(SupervisorOptions options)
     });
   }
   if (clients_->has_pending_reclaims()) schedule_reclaims();
+  schedule_ack_sweep();
   start_orphan_checks();
   spdlog::info("shmbusd {} serving bus '{}' (pid {}, epoch {}, control segment {})", kVersionString,
                options_.bus, ::getpid(), control_->epoch(), control_->name());
@@ -141,6 +149,20 @@ void Supervisor::schedule_reclaims() {
   });
 }
 
+// Runs while some group has an ack timeout, as often as the shortest one needs.
+void Supervisor::schedule_ack_sweep() {
+  if (ack_sweep_scheduled_) return;
+  const auto interval = groups_->sweep_ack_timeouts();
+  if (!interval) return;
+  ack_sweep_scheduled_ = true;
+  ack_timer_.expires_after(*interval);
+  ack_timer_.async_wait([this](const boost::system::error_code& ec) {
+    ack_sweep_scheduled_ = false;
+    if (ec) return;
+    schedule_ack_sweep();
+  });
+}
+
 void Supervisor::run() {
   try {
     io_.run();
@@ -155,6 +177,7 @@ void Supervisor::stop() {
     server_->close();
     orphan_timer_.cancel();
     reclaim_timer_.cancel();
+    ack_timer_.cancel();
     boost::system::error_code ignored;
     signals_.cancel(ignored);
     io_.stop();

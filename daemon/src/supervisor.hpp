@@ -15,6 +15,7 @@
 #include "config.hpp"
 #include "control_segment.hpp"
 #include "control_server.hpp"
+#include "group_registry.hpp"
 #include "request_handler.hpp"
 #include "topic_registry.hpp"
 
@@ -48,6 +49,7 @@ class Supervisor {
   void open_segments();
   void start_orphan_checks();
   void schedule_reclaims();
+  void schedule_ack_sweep();
   void shutdown();
   void remove_segments() noexcept;
 
@@ -58,12 +60,15 @@ class Supervisor {
   std::optional<ControlSegment> control_;
   std::unique_ptr<TopicRegistry> topics_;
   std::unique_ptr<ClientRegistry> clients_;
+  std::unique_ptr<GroupRegistry> groups_;
   std::unique_ptr<RequestHandler> handler_;
   boost::asio::steady_timer orphan_timer_;
   boost::asio::steady_timer reclaim_timer_;
+  boost::asio::steady_timer ack_timer_;
   boost::asio::signal_set signals_;
   bool fresh_ = false;  // this supervisor created the segments (not adopted them)
   bool reclaim_scheduled_ = false;
+  bool ack_sweep_scheduled_ = false;
   bool cleaned_up_ = false;
 };
 

@@ -39,4 +39,17 @@ inline bool read_payload(std::span<const std::byte> in, TestPayloadHeader& heade
   return true;
 }
 
+// What a group member received, in a file it maps shared: a record written before the message is
+// acked survives the member's SIGKILL, so the test sees every delivery that was acked.
+struct DeliveryRecord {
+  std::uint32_t tag;
+  std::uint32_t deliveries;
+  std::uint64_t index;
+};
+
+struct DeliveryLogHeader {
+  std::uint64_t count;  // records written; updated with an atomic_ref release store
+  std::uint64_t capacity;
+};
+
 }  // namespace shmbus::testing

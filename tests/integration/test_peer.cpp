@@ -3,8 +3,15 @@
 //
 //   test_peer pub BUS TOPIC TAG COUNT SIZE         (COUNT 0: until killed)
 //   test_peer sub BUS TOPIC PUBLISHERS WAITMODE    (exits after an end marker from every tag)
+//   test_peer member BUS TOPIC GROUP LOG CAPACITY  (group member until killed; logs deliveries
+//                                                   to LOG, a file of DeliveryRecords, then acks)
 //
 // Both print "READY" once attached. `sub` prints one "RESULT ..." line; `pub` prints "DONE n".
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -126,6 +133,50 @@ int run_subscriber(const std::string& bus, const std::string& topic, std::uint32
   return 0;
 }
 
+int run_member(const std::string& bus, const std::string& topic, const std::string& group,
+               const std::string& log_path, std::uint64_t capacity) {
+  const std::size_t bytes =
+      sizeof(testing::DeliveryLogHeader) + capacity * sizeof(testing::DeliveryRecord);
+  const int fd = ::open(log_path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(bytes)) != 0) return 4;
+  void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (base == MAP_FAILED) return 4;
+  auto* log = static_cast<testing::DeliveryLogHeader*>(base);
+  auto* records = reinterpret_cast<testing::DeliveryRecord*>(log + 1);
+  log->capacity = capacity;
+  std::atomic_ref<std::uint64_t> count(log->count);
+
+  Client client(ClientOptions{bus, "test-member"});
+  GroupOptions options;
+  options.prefetch = 16;
+  auto member = client.join_group(topic, group, options);
+  say("READY");
+  // Takes up to a batch before settling any, so that a kill often finds messages in flight.
+  constexpr std::size_t kBatch = 8;
+  std::vector<Message> batch(kBatch);
+  for (;;) {
+    const Status status = member.receive(batch[0], std::chrono::seconds(60));
+    if (status == Status::timeout) continue;
+    if (status != Status::ok) return 2;
+    std::size_t taken = 1;
+    while (taken < kBatch && member.try_receive(batch[taken]) == Status::ok)
+      ++taken;
+    for (std::size_t i = 0; i < taken; ++i) {
+      const Message& message = batch[i];
+      TestPayloadHeader header{};
+      if (!testing::read_payload(message.payload(), header)) return 5;
+      const std::uint64_t n = count.load(std::memory_order_relaxed);
+      if (n == capacity) return 6;
+      records[n] = {header.tag, message.deliveries(), header.index};
+      // release: the record is complete before the count that makes it visible; the file
+      // outlives this process, so a SIGKILL after this store cannot lose it.
+      count.store(n + 1, std::memory_order_release);
+      if (member.ack(message) != Status::ok) return 7;
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -139,7 +190,12 @@ int main(int argc, char** argv) {
       return run_subscriber(args[1], args[2], static_cast<std::uint32_t>(std::stoul(args[3])),
                             args[4]);
     }
-    std::fprintf(stderr, "usage: test_peer pub BUS TOPIC TAG COUNT SIZE | sub BUS TOPIC N MODE\n");
+    if (args.size() == 6 && args[0] == "member") {
+      return run_member(args[1], args[2], args[3], args[4], std::stoull(args[5]));
+    }
+    std::fprintf(stderr,
+                 "usage: test_peer pub BUS TOPIC TAG COUNT SIZE | sub BUS TOPIC N MODE | "
+                 "member BUS TOPIC GROUP LOG CAPACITY\n");
     return 64;
   } catch (const shmbus::Error& e) {
     std::fprintf(stderr, "test_peer: %s\n", e.what());

@@ -310,6 +310,24 @@ TEST(Group, ConcurrentMembersTakeEveryMessageExactlyOnce) {
   EXPECT_EQ(g.record().acked.load(), kMessages);
 }
 
+TEST(Group, OnlyAnEntryOfAnEarlierSequenceMayBeTaken) {
+  using layout::DeliveryState;
+  EXPECT_TRUE(layout::delivery_is_older(0, 5));
+  EXPECT_TRUE(
+      layout::delivery_is_older(layout::delivery_word(4, DeliveryState::released, 0, 1), 5));
+  EXPECT_FALSE(
+      layout::delivery_is_older(layout::delivery_word(5, DeliveryState::released, 0, 1), 5));
+  // A member preempted so long that the ring moved on must not take the later lap's entry.
+  EXPECT_FALSE(layout::delivery_is_older(
+      layout::delivery_word(5 + 1024, DeliveryState::in_flight, 1, 1), 5));
+  // Across the 46-bit tag wrap.
+  const std::uint64_t wrap = layout::kDeliveryTagMask;
+  EXPECT_TRUE(layout::delivery_is_older(
+      layout::delivery_word(wrap - 2, DeliveryState::released, 0, 1), wrap + 5));
+  EXPECT_FALSE(layout::delivery_is_older(
+      layout::delivery_word(wrap + 7, DeliveryState::released, 0, 1), wrap + 5));
+}
+
 TEST(Group, SequenceOfTagRecoversTheSequenceNearTheHead) {
   for (const std::uint64_t s :
        {std::uint64_t{0}, std::uint64_t{5}, layout::kDeliveryTagMask - 1, layout::kDeliveryTagMask,

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "shmbus/group.hpp"
 #include "shmbus/publisher.hpp"
 #include "shmbus/subscriber.hpp"
 #include "shmbus/topic_options.hpp"
@@ -51,6 +52,17 @@ class Client {
                       const PublisherOptions& options = {});
   Subscriber subscriber(std::string_view topic, const SubscribeOptions& options = {},
                         const TopicOptions& topic_options = {});
+
+  // Joins shared subscription group `group` of `topic` (creating topic and group on first use):
+  // each message goes to exactly one member of the group. Throws invalid_name, invalid_argument,
+  // limit_reached, topic_mismatch (dead-letter topic too small), permission_denied.
+  GroupConsumer join_group(std::string_view topic, std::string_view group,
+                           const GroupOptions& options = {},
+                           const TopicOptions& topic_options = {});
+  // Creates `group` on `topic` if absent and makes it durable: it keeps its backlog while it has
+  // no members, so work published during a consumer outage waits for the next consumer.
+  void declare_group(std::string_view topic, std::string_view group,
+                     const GroupSettings& settings = {}, const TopicOptions& topic_options = {});
 
   // The shape of a topic, creating it on first use.
   TopicInfo open_topic(std::string_view topic, const TopicOptions& topic_options = {});

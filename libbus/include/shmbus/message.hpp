@@ -15,7 +15,8 @@ struct SlotHeader;
 }
 namespace detail {
 class SubscriberCore;
-}
+class GroupCore;
+}  // namespace detail
 
 struct MessageHeader {
   std::uint64_t sequence = 0;         // position in the topic, one order for all subscribers
@@ -42,6 +43,12 @@ class Message {
   [[nodiscard]] std::uint32_t size() const noexcept { return header_.size; }
   // Messages this subscriber lost to overwrite just before this one.
   [[nodiscard]] std::uint64_t lost_before() const noexcept { return lost_before_; }
+  // Group members: how often this message has been delivered (1 the first time), and whether it
+  // was delivered before (to a member that died, nacked it or let its ack timeout pass).
+  [[nodiscard]] std::uint32_t deliveries() const noexcept { return deliveries_; }
+  [[nodiscard]] bool redelivered() const noexcept { return deliveries_ > 1; }
+  // A copy put on a dead-letter topic (see GroupOptions::max_deliveries and Nack::dead_letter).
+  [[nodiscard]] bool dead_letter() const noexcept;
   [[nodiscard]] bool still_valid() const noexcept;
 
   // A copy of the payload as T if the sizes match.
@@ -56,10 +63,13 @@ class Message {
 
  private:
   friend class detail::SubscriberCore;
+  friend class detail::GroupCore;
   MessageHeader header_{};
   const std::byte* data_ = nullptr;
   const layout::SlotHeader* slot_ = nullptr;
   std::uint64_t lost_before_ = 0;
+  const void* delivered_by_ = nullptr;  // the group member that must settle it
+  std::uint32_t deliveries_ = 1;
 };
 
 }  // namespace shmbus

@@ -79,6 +79,12 @@ class Publisher {
                                               sizeof(T)));
   }
 
+  template <PlainValue T>
+  Status try_publish(const T& value) noexcept {
+    return try_publish(std::span<const std::byte>(reinterpret_cast<const std::byte*>(&value),
+                                                  sizeof(T)));  // NOLINT
+  }
+
   // Claims a slot of `size` bytes to write in place (zero copy).
   Loan loan(std::size_t size) noexcept;
 

@@ -3,6 +3,7 @@
 
 #include "shmbus/client.hpp"
 #include "shmbus/error.hpp"
+#include "shmbus/group.hpp"
 #include "shmbus/message.hpp"
 #include "shmbus/publisher.hpp"
 #include "shmbus/subscriber.hpp"

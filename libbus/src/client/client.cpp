@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include "client/client_core.hpp"
+#include "client/group_core.hpp"
 #include "client/publisher_core.hpp"
 #include "client/subscriber_core.hpp"
 
@@ -34,6 +35,19 @@ Subscriber Client::subscriber(std::string_view topic, const SubscribeOptions& op
                               const TopicOptions& topic_options) {
   auto mapped = core_->open_topic(topic, topic_options);
   return Subscriber(std::make_unique<detail::SubscriberCore>(core_, std::move(mapped), options));
+}
+
+GroupConsumer Client::join_group(std::string_view topic, std::string_view group,
+                                 const GroupOptions& options, const TopicOptions& topic_options) {
+  auto mapped = core_->open_topic(topic, topic_options);
+  return GroupConsumer(
+      std::make_unique<detail::GroupCore>(core_, std::move(mapped), std::string(group), options));
+}
+
+void Client::declare_group(std::string_view topic, std::string_view group,
+                           const GroupSettings& settings, const TopicOptions& topic_options) {
+  auto mapped = core_->open_topic(topic, topic_options);
+  core_->declare_group(*mapped, group, settings);
 }
 
 TopicInfo Client::open_topic(std::string_view topic, const TopicOptions& topic_options) {

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <limits>
 
 #include "layout/naming.hpp"
 #include "shmbus/version.hpp"
@@ -164,6 +165,82 @@ protocol::SubscriberReply ClientCore::add_subscriber(const MappedTopic& topic,
   registrations_.push_back(
       {topic.topic_id(), topic.generation(), protocol::RecordKind::subscriber, body->index});
   return *body;
+}
+
+namespace {
+
+protocol::GroupSettings to_protocol(const GroupSettings& settings) {
+  protocol::GroupSettings result{};
+  result.flags = (settings.declare ? layout::kGroupDeclared : 0U) |
+                 (settings.key_ordered ? layout::kGroupKeyOrdered : 0U);
+  result.max_deliveries = settings.max_deliveries;
+  const auto timeout = settings.ack_timeout.count();
+  if (timeout < 0 || timeout > std::numeric_limits<std::uint32_t>::max()) {
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("ack timeout {} ms is out of range", timeout));
+  }
+  result.ack_timeout_ms = static_cast<std::uint32_t>(timeout);
+  if (!settings.dead_letter_topic.empty()) {
+    if (auto why = naming::check_topic_name(settings.dead_letter_topic)) {
+      throw Error(ErrorCode::invalid_name, fmt::format("dead-letter topic: {}", *why));
+    }
+    protocol::copy_string(result.dead_letter_topic, settings.dead_letter_topic);
+  }
+  return result;
+}
+
+void check_group(std::string_view group) {
+  if (auto why = naming::check_group_name(group)) throw Error(ErrorCode::invalid_name, *why);
+}
+
+}  // namespace
+
+protocol::GroupReply ClientCore::join_group(const MappedTopic& topic, std::string_view group,
+                                            const GroupOptions& options) {
+  check_group(group);
+  protocol::JoinGroup request{};
+  request.topic_id = topic.topic_id();
+  request.generation = topic.generation();
+  protocol::copy_string(request.group, group);
+  request.settings = to_protocol(options.group);
+  request.prefetch = options.prefetch;
+  const auto reply = call(request);
+  const auto* body = std::get_if<protocol::GroupReply>(&reply.body);
+  if (body == nullptr || body->group_index >= topic.view().max_groups ||
+      body->member_index >= topic.view().max_group_members) {
+    throw Error(ErrorCode::protocol_error, "the daemon answered join_group out of range");
+  }
+  std::lock_guard lock(mutex_);
+  registrations_.push_back(
+      {topic.topic_id(), topic.generation(), protocol::RecordKind::group_member,
+       body->group_index * topic.view().max_group_members + body->member_index});
+  return *body;
+}
+
+void ClientCore::leave_group(const MappedTopic& topic,
+                             const protocol::GroupReply& member) noexcept {
+  forget(topic.topic_id(), protocol::RecordKind::group_member,
+         member.group_index * topic.view().max_group_members + member.member_index);
+  try {
+    call(protocol::LeaveGroup{topic.topic_id(), topic.generation(), member.group_index,
+                              member.member_index});
+  } catch (const Error&) {
+    // The daemon is gone or refused: it requeues and frees the member when the connection closes.
+  }
+}
+
+void ClientCore::declare_group(const MappedTopic& topic, std::string_view group,
+                               const GroupSettings& settings) {
+  check_group(group);
+  protocol::DeclareGroup request{};
+  request.topic_id = topic.topic_id();
+  request.generation = topic.generation();
+  protocol::copy_string(request.group, group);
+  request.settings = to_protocol(settings);
+  const auto reply = call(request);
+  if (std::get_if<protocol::GroupReply>(&reply.body) == nullptr) {
+    throw Error(ErrorCode::protocol_error, "the daemon answered declare_group with another reply");
+  }
 }
 
 void ClientCore::forget(std::uint32_t topic_id, protocol::RecordKind kind, std::uint32_t index) {

@@ -17,6 +17,7 @@
 #include "client/control_connection.hpp"
 #include "client/mapped_topic.hpp"
 #include "shmbus/client.hpp"
+#include "shmbus/group.hpp"
 
 namespace shmbus::detail {
 
@@ -36,6 +37,11 @@ class ClientCore {
   protocol::SubscriberReply add_subscriber(const MappedTopic& topic, StartPosition start);
   void remove_publisher(const MappedTopic& topic, std::uint32_t index) noexcept;
   void remove_subscriber(const MappedTopic& topic, std::uint32_t index) noexcept;
+  protocol::GroupReply join_group(const MappedTopic& topic, std::string_view group,
+                                  const GroupOptions& options);
+  void leave_group(const MappedTopic& topic, const protocol::GroupReply& member) noexcept;
+  void declare_group(const MappedTopic& topic, std::string_view group,
+                     const GroupSettings& settings);
 
  private:
   struct Registration {

@@ -19,7 +19,8 @@ constexpr auto kSleepBound = std::chrono::milliseconds(100);
 
 }  // namespace
 
-Notifier::Notifier(const ring::RingReader& reader) : reader_(reader) {
+Notifier::Notifier(layout::TopicHeader& header, std::function<bool()> ready)
+    : header_(header), ready_(std::move(ready)) {
   event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (event_fd_ < 0) {
     throw Error(ErrorCode::io_error, fmt::format("eventfd: {}", std::strerror(errno)));
@@ -29,9 +30,8 @@ Notifier::Notifier(const ring::RingReader& reader) : reader_(reader) {
 
 Notifier::~Notifier() {
   stop_.store(true, std::memory_order_relaxed);
-  auto& header = *reader_.topic().header;
-  header.wake_word.fetch_add(1, std::memory_order_release);  // pairs with run()'s futex compare
-  wait::futex_wake_all(header.wake_word);
+  header_.wake_word.fetch_add(1, std::memory_order_release);  // pairs with run()'s futex compare
+  wait::futex_wake_all(header_.wake_word);
   rearm_word_.fetch_add(1, std::memory_order_release);  // pairs with run()'s futex compare
   wait::futex_wake_all(rearm_word_);
   thread_.join();
@@ -50,7 +50,7 @@ void Notifier::on_empty() noexcept {
 }
 
 void Notifier::run() noexcept {
-  auto& header = *reader_.topic().header;
+  auto& header = header_;
   while (!stop_.load(std::memory_order_relaxed)) {
     if (signaled_.load(std::memory_order_relaxed)) {
       // acquire: pairs with on_empty's release increment, so a re-arm is not missed.
@@ -60,7 +60,7 @@ void Notifier::run() noexcept {
       }
       continue;
     }
-    if (reader_.ready()) {
+    if (ready_()) {
       signaled_.store(true, std::memory_order_relaxed);
       const std::uint64_t one = 1;
       if (::write(event_fd_, &one, sizeof(one)) < 0) {
@@ -72,7 +72,7 @@ void Notifier::run() noexcept {
     header.waiters.fetch_add(1, std::memory_order_seq_cst);
     const std::uint32_t wake = header.wake_word.load(std::memory_order_acquire);
     std::atomic_thread_fence(std::memory_order_seq_cst);  // orders the increment before ready()
-    if (!reader_.ready() && !stop_.load(std::memory_order_relaxed)) {
+    if (!ready_() && !stop_.load(std::memory_order_relaxed)) {
       wait::futex_wait(header.wake_word, wake, kSleepBound);
     }
     header.waiters.fetch_sub(1, std::memory_order_relaxed);

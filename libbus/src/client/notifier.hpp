@@ -10,13 +10,14 @@
 #include <functional>
 #include <thread>
 
-#include "ring/ring_reader.hpp"
+#include "layout/shm_layout.hpp"
 
 namespace shmbus::detail {
 
 class Notifier {
  public:
-  explicit Notifier(const ring::RingReader& reader);
+  // `ready` says whether the consumer has something to read; it runs on the notifier's thread.
+  Notifier(layout::TopicHeader& header, std::function<bool()> ready);
   Notifier(const Notifier&) = delete;
   Notifier& operator=(const Notifier&) = delete;
   ~Notifier();
@@ -28,7 +29,8 @@ class Notifier {
  private:
   void run() noexcept;
 
-  const ring::RingReader& reader_;
+  layout::TopicHeader& header_;
+  std::function<bool()> ready_;
   int event_fd_ = -1;
   std::atomic<bool> stop_{false};
   std::atomic<bool> signaled_{false};

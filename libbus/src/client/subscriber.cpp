@@ -1,18 +1,12 @@
 #include "shmbus/subscriber.hpp"
 
+#include "client/blocking_wait.hpp"
 #include "client/client_core.hpp"
 #include "client/subscriber_core.hpp"
 #include "wait/futex.hpp"
 
 namespace shmbus {
 namespace detail {
-namespace {
-
-// A lost wake-up can only come from a publisher killed between commit and wake; bounding each
-// sleep turns that into latency instead of a hang.
-constexpr std::uint64_t kMaxSleepNs = 100'000'000;
-
-}  // namespace
 
 SubscriberCore::SubscriberCore(std::shared_ptr<ClientCore> client,
                                std::shared_ptr<MappedTopic> topic, const SubscribeOptions& options)
@@ -46,61 +40,19 @@ Status SubscriberCore::try_receive(Message& out) noexcept {
 }
 
 Status SubscriberCore::receive_spin(Message& out, std::chrono::nanoseconds timeout) noexcept {
-  if (try_receive(out) == Status::ok) return Status::ok;
-  const std::uint64_t deadline = wait::monotonic_ns() + static_cast<std::uint64_t>(timeout.count());
-  for (std::uint32_t round = 1;; ++round) {
-    wait::cpu_relax();
-    if (try_receive(out) == Status::ok) return Status::ok;
-    // The clock is read through the vDSO (no system call), every 64 polls to keep polls cheap.
-    if ((round & 63U) == 0 && wait::monotonic_ns() >= deadline) return Status::timeout;
-  }
+  return spin_for_message([&] { return try_receive(out) == Status::ok; }, timeout);
 }
 
 Status SubscriberCore::receive(Message& out, std::chrono::nanoseconds timeout) noexcept {
-  if (try_receive(out) == Status::ok) return Status::ok;
-  const std::uint64_t now = wait::monotonic_ns();
-  const std::uint64_t deadline =
-      now + static_cast<std::uint64_t>(std::max<std::int64_t>(timeout.count(), 0));
-  switch (options_.wait) {
-    case WaitMode::spin:
-      return receive_spin(out, timeout);
-    case WaitMode::adaptive: {
-      const auto spin = std::min(options_.spin_time, timeout);
-      if (receive_spin(out, spin) == Status::ok) return Status::ok;
-      break;
-    }
-    case WaitMode::block:
-      break;
-  }
-  return sleep_until_message(out, deadline);
-}
-
-Status SubscriberCore::sleep_until_message(Message& out, std::uint64_t deadline) noexcept {
-  auto& header = *topic_->view().header;
-  for (;;) {
-    // seq_cst: pairs with the publisher's seq_cst commit store and load of `waiters` (Dekker):
-    // either it sees us waiting and wakes us, or our poll below sees its commit.
-    header.waiters.fetch_add(1, std::memory_order_seq_cst);
-    // acquire: pairs with the publisher's release increment, so a newer value means a newer commit.
-    const std::uint32_t wake = header.wake_word.load(std::memory_order_acquire);
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // the increment precedes the poll below
-    if (try_receive(out) == Status::ok) {
-      header.waiters.fetch_sub(1, std::memory_order_relaxed);
-      return Status::ok;
-    }
-    const std::uint64_t now = wait::monotonic_ns();
-    if (now >= deadline) {
-      header.waiters.fetch_sub(1, std::memory_order_relaxed);
-      return Status::timeout;
-    }
-    wait::futex_wait(header.wake_word, wake,
-                     std::chrono::nanoseconds(std::min(deadline - now, kMaxSleepNs)));
-    header.waiters.fetch_sub(1, std::memory_order_relaxed);
-  }
+  return wait_for_message(*topic_->view().header, options_.wait, options_.spin_time, timeout,
+                          [&] { return try_receive(out) == Status::ok; });
 }
 
 int SubscriberCore::fd() {
-  if (!notifier_) notifier_ = std::make_unique<Notifier>(reader_);
+  if (!notifier_) {
+    notifier_ =
+        std::make_unique<Notifier>(*topic_->view().header, [this] { return reader_.ready(); });
+  }
   return notifier_->fd();
 }
 
@@ -111,6 +63,10 @@ bool Message::still_valid() const noexcept {
   // acquire fence: the caller's reads of the payload happen before the word is checked again.
   std::atomic_thread_fence(std::memory_order_acquire);
   return slot_->word.load(std::memory_order_relaxed) == layout::committed_word(header_.sequence);
+}
+
+bool Message::dead_letter() const noexcept {
+  return (header_.flags & layout::kFlagDeadLetter) != 0;
 }
 
 Subscriber::Subscriber(std::unique_ptr<detail::SubscriberCore> core) : core_(std::move(core)) {}

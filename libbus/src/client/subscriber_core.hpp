@@ -34,7 +34,6 @@ class SubscriberCore {
  private:
   SubscriberCore(std::shared_ptr<ClientCore> client, std::shared_ptr<MappedTopic> topic,
                  const SubscribeOptions& options, const protocol::SubscriberReply& reply);
-  Status sleep_until_message(Message& out, std::uint64_t deadline) noexcept;
 
   std::shared_ptr<ClientCore> client_;
   std::shared_ptr<MappedTopic> topic_;

@@ -81,7 +81,7 @@ std::optional<std::uint32_t> create_group(const ring::TopicView& topic, std::str
   const auto cursor = ring::allocate_subscriber(topic, layout::kGroupCursorOwner, start);
   if (!cursor) return std::nullopt;
   auto& record = topic.groups[index];
-  record.flags = settings.flags;
+  record.flags.store(settings.flags, std::memory_order_relaxed);
   record.max_deliveries = settings.max_deliveries;
   record.cursor_index = *cursor;
   record.ack_timeout_ns = settings.ack_timeout_ns;

@@ -134,7 +134,9 @@ class GroupReader {
       auto& entry = group_.entry(topic_, d);
       if (word == layout::committed_word(d)) {
         std::uint64_t current = entry.word.load(std::memory_order_relaxed);
-        if (layout::delivery_is_for(current, d)) {  // another member took it
+        if (!layout::delivery_is_older(current, d)) {
+          // Another member took d, or we were preempted so long that d is long gone (its entry
+          // belongs to a later lap): either way d is not ours to take.
           d = advance_dispatch(d);
           continue;
         }
@@ -277,7 +279,7 @@ class GroupReader {
 
   void settle_skipped(layout::DeliveryEntry& entry, std::uint64_t d) noexcept {
     std::uint64_t current = entry.word.load(std::memory_order_relaxed);
-    if (layout::delivery_is_for(current, d)) return;
+    if (!layout::delivery_is_older(current, d)) return;  // settled already, or d is long gone
     // release: pairs with advance_floor's acquire, like an ack (there is nothing to read here).
     entry.word.compare_exchange_strong(
         current, layout::delivery_word(d, layout::DeliveryState::released, layout::kNoOwner, 0),

@@ -37,10 +37,10 @@ struct GroupView {
     return entries[sequence & topic.mask];
   }
   [[nodiscard]] bool key_ordered() const noexcept {
-    return (record->flags & layout::kGroupKeyOrdered) != 0;
+    return (record->flags.load(std::memory_order_relaxed) & layout::kGroupKeyOrdered) != 0;
   }
   [[nodiscard]] bool declared() const noexcept {
-    return (record->flags & layout::kGroupDeclared) != 0;
+    return (record->flags.load(std::memory_order_relaxed) & layout::kGroupDeclared) != 0;
   }
 };
 

@@ -107,6 +107,13 @@ constexpr std::uint64_t delivery_word(std::uint64_t sequence, DeliveryState stat
 constexpr bool delivery_is_for(std::uint64_t word, std::uint64_t sequence) {
   return (word >> 18) == delivery_tag(sequence);
 }
+// True if `word` belongs to a sequence before `sequence` (or to none): the entry may be taken for
+// `sequence`. Tags compare modulo 2^46, so any two sequences in one ring window compare right.
+constexpr bool delivery_is_older(std::uint64_t word, std::uint64_t sequence) {
+  if (word == 0) return true;
+  const std::uint64_t distance = (delivery_tag(sequence) - (word >> 18)) & kDeliveryTagMask;
+  return distance != 0 && distance < (kDeliveryTagMask >> 1);
+}
 constexpr DeliveryState delivery_state(std::uint64_t word) {
   return static_cast<DeliveryState>(word & 3U);
 }
@@ -260,7 +267,7 @@ enum GroupFlags : std::uint32_t {
 struct alignas(kCacheLine) GroupRecord {
   // Written by the daemon; fixed while the group is active (the state store releases them).
   std::atomic<std::uint32_t> state;  // EntryState
-  std::uint32_t flags;               // GroupFlags
+  std::atomic<std::uint32_t> flags;  // GroupFlags; kGroupDeclared may be added later
   std::uint32_t max_deliveries;      // deliveries before dead-lettering; 0: unlimited
   std::uint32_t cursor_index;        // into SubscriberRecord[]
   std::uint64_t ack_timeout_ns;      // redeliver a message not acked within this; 0: never

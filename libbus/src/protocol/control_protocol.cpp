@@ -56,6 +56,22 @@ constexpr MessageType type_of<Reattach>() {
   return MessageType::reattach;
 }
 template <>
+constexpr MessageType type_of<JoinGroup>() {
+  return MessageType::join_group;
+}
+template <>
+constexpr MessageType type_of<LeaveGroup>() {
+  return MessageType::leave_group;
+}
+template <>
+constexpr MessageType type_of<DeclareGroup>() {
+  return MessageType::declare_group;
+}
+template <>
+constexpr MessageType type_of<GroupReply>() {
+  return MessageType::group_reply;
+}
+template <>
 constexpr MessageType type_of<OkReply>() {
   return MessageType::ok_reply;
 }
@@ -79,6 +95,9 @@ bool strings_terminated(const Body& body) {
         if constexpr (std::is_same_v<T, OpenTopic>) return terminated(b.name);
         if constexpr (std::is_same_v<T, TopicReply>) return terminated(b.segment_name);
         if constexpr (std::is_same_v<T, ErrorReply>) return terminated(b.text);
+        if constexpr (std::is_same_v<T, JoinGroup> || std::is_same_v<T, DeclareGroup>) {
+          return terminated(b.group) && terminated(b.settings.dead_letter_topic);
+        }
         return true;
       },
       body);
@@ -166,6 +185,14 @@ std::variant<Message, DecodeError> decode(std::span<const std::byte> frame) {
       return decode_body<RemoveSubscriber>(header, body);
     case MessageType::reattach:
       return decode_body<Reattach>(header, body);
+    case MessageType::join_group:
+      return decode_body<JoinGroup>(header, body);
+    case MessageType::leave_group:
+      return decode_body<LeaveGroup>(header, body);
+    case MessageType::declare_group:
+      return decode_body<DeclareGroup>(header, body);
+    case MessageType::group_reply:
+      return decode_body<GroupReply>(header, body);
     case MessageType::ok_reply:
       return decode_body<OkReply>(header, body);
     case MessageType::error_reply:

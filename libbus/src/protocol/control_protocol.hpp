@@ -40,11 +40,15 @@ enum class MessageType : std::uint16_t {
   add_subscriber = 5,     // AddSubscriber -> SubscriberReply
   remove_subscriber = 6,  // RemoveSubscriber -> OkReply
   reattach = 7,           // Reattach -> OkReply: after a daemon restart, reclaim a record
+  join_group = 8,         // JoinGroup -> GroupReply (creates the group if absent)
+  leave_group = 9,        // LeaveGroup -> OkReply: requeues what the member held
+  declare_group = 10,     // DeclareGroup -> GroupReply (member_index unused)
   hello_reply = 101,
   topic_reply = 102,
   publisher_reply = 103,
   subscriber_reply = 104,
   ok_reply = 105,
+  group_reply = 106,
   error_reply = 199,
 };
 
@@ -120,7 +124,45 @@ struct SubscriberReply {
   std::uint64_t start_sequence;
 };
 
-enum class RecordKind : std::uint32_t { publisher = 0, subscriber = 1 };
+enum class RecordKind : std::uint32_t { publisher = 0, subscriber = 1, group_member = 2 };
+
+// How a group behaves; applied when the request creates the group. An existing group keeps its own
+// settings, except that a DeclareGroup (or a JoinGroup with kGroupDeclared) makes it durable.
+struct GroupSettings {
+  std::uint32_t flags;           // layout::GroupFlags
+  std::uint32_t max_deliveries;  // 0: unlimited
+  std::uint32_t ack_timeout_ms;  // 0: none
+  std::uint32_t reserved;
+  char dead_letter_topic[layout::kNameCapacity];  // empty: "<topic>.dlq"
+};
+
+struct JoinGroup {
+  std::uint32_t topic_id;
+  std::uint32_t generation;
+  char group[layout::kGroupNameCapacity];
+  GroupSettings settings;
+  std::uint32_t prefetch;  // most messages the member holds unacked
+  std::uint32_t reserved;
+};
+
+struct DeclareGroup {
+  std::uint32_t topic_id;
+  std::uint32_t generation;
+  char group[layout::kGroupNameCapacity];
+  GroupSettings settings;
+};
+
+struct GroupReply {
+  std::uint32_t group_index;   // into the topic segment's GroupRecord table
+  std::uint32_t member_index;  // into the group's GroupMemberRecord table (JoinGroup)
+};
+
+struct LeaveGroup {
+  std::uint32_t topic_id;
+  std::uint32_t generation;
+  std::uint32_t group_index;
+  std::uint32_t member_index;
+};
 
 struct RemovePublisher {
   std::uint32_t topic_id;
@@ -139,8 +181,8 @@ struct RemoveSubscriber {
 struct Reattach {
   std::uint32_t topic_id;
   std::uint32_t generation;
-  std::uint32_t kind;  // RecordKind
-  std::uint32_t index;
+  std::uint32_t kind;   // RecordKind
+  std::uint32_t index;  // group members: group_index * max_group_members + member_index
 };
 
 struct OkReply {
@@ -153,9 +195,10 @@ struct ErrorReply {
   char text[kErrorTextCapacity];
 };
 
-using Body = std::variant<Hello, HelloReply, OpenTopic, TopicReply, AddPublisher, PublisherReply,
-                          AddSubscriber, SubscriberReply, RemovePublisher, RemoveSubscriber,
-                          Reattach, OkReply, ErrorReply>;
+using Body =
+    std::variant<Hello, HelloReply, OpenTopic, TopicReply, AddPublisher, PublisherReply,
+                 AddSubscriber, SubscriberReply, RemovePublisher, RemoveSubscriber, Reattach,
+                 JoinGroup, LeaveGroup, DeclareGroup, GroupReply, OkReply, ErrorReply>;
 
 struct Message {
   MessageType type;

@@ -1,0 +1,80 @@
+// Waiting for a message in a subscriber's WaitMode: busy polling, then (adaptive, block) sleeping
+// on the topic's futex. Shared by broadcast subscribers and group members, which differ only in how
+// they poll.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+#include "layout/shm_layout.hpp"
+#include "shmbus/error.hpp"
+#include "shmbus/subscriber.hpp"
+#include "wait/futex.hpp"
+
+namespace shmbus::detail {
+
+// A lost wake-up can only come from a publisher killed between commit and wake; bounding each
+// sleep turns that into latency instead of a hang.
+inline constexpr std::uint64_t kMaxSleepNs = 100'000'000;
+
+// Calls `poll()` (true: got one) until it succeeds or `timeout` passes, without a system call.
+template <typename Poll>
+Status spin_for_message(Poll&& poll, std::chrono::nanoseconds timeout) noexcept {
+  if (poll()) return Status::ok;
+  const std::uint64_t deadline = wait::monotonic_ns() + static_cast<std::uint64_t>(timeout.count());
+  for (std::uint32_t round = 1;; ++round) {
+    wait::cpu_relax();
+    if (poll()) return Status::ok;
+    // The clock is read through the vDSO (no system call), every 64 polls to keep polls cheap.
+    if ((round & 63U) == 0 && wait::monotonic_ns() >= deadline) return Status::timeout;
+  }
+}
+
+template <typename Poll>
+Status sleep_for_message(layout::TopicHeader& header, Poll&& poll,
+                         std::uint64_t deadline) noexcept {
+  for (;;) {
+    // seq_cst: pairs with the publisher's seq_cst commit store and load of `waiters` (Dekker):
+    // either it sees us waiting and wakes us, or our poll below sees its commit.
+    header.waiters.fetch_add(1, std::memory_order_seq_cst);
+    // acquire: pairs with the publisher's release increment, so a newer value means a newer commit.
+    const std::uint32_t wake = header.wake_word.load(std::memory_order_acquire);
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // the increment precedes the poll below
+    if (poll()) {
+      header.waiters.fetch_sub(1, std::memory_order_relaxed);
+      return Status::ok;
+    }
+    const std::uint64_t now = wait::monotonic_ns();
+    if (now >= deadline) {
+      header.waiters.fetch_sub(1, std::memory_order_relaxed);
+      return Status::timeout;
+    }
+    wait::futex_wait(header.wake_word, wake,
+                     std::chrono::nanoseconds(std::min(deadline - now, kMaxSleepNs)));
+    header.waiters.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+// Waits up to `timeout` in `mode`: spin, spin for `spin_time` then sleep, or sleep at once.
+template <typename Poll>
+Status wait_for_message(layout::TopicHeader& header, WaitMode mode,
+                        std::chrono::nanoseconds spin_time, std::chrono::nanoseconds timeout,
+                        Poll&& poll) noexcept {
+  if (poll()) return Status::ok;
+  const std::uint64_t deadline =
+      wait::monotonic_ns() + static_cast<std::uint64_t>(std::max<std::int64_t>(timeout.count(), 0));
+  switch (mode) {
+    case WaitMode::spin:
+      return spin_for_message(poll, timeout);
+    case WaitMode::adaptive:
+      if (spin_for_message(poll, std::min(spin_time, timeout)) == Status::ok) return Status::ok;
+      break;
+    case WaitMode::block:
+      break;
+  }
+  return sleep_for_message(header, poll, deadline);
+}
+
+}  // namespace shmbus::detail

@@ -1,0 +1,457 @@
+// Shared subscription groups across real processes: members SIGKILLed at random moments, a
+// declared group that outlives its members, dead-lettering, ack timeouts and bad input.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <set>
+
+#include "bus_fixture.hpp"
+#include "group/group_admin.hpp"
+#include "layout/fixed_string.hpp"
+#include "layout/naming.hpp"
+#include "layout/segment_format.hpp"
+#include "peer_protocol.hpp"
+#include "ring/topic_view.hpp"
+#include "shm/segment.hpp"
+#include "shmbus/shmbus.hpp"
+
+namespace shmbus::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Groups = BusTest;
+
+// Read-only view of a topic's segment, to watch a group's counters from outside.
+class TopicWatch {
+ public:
+  TopicWatch(const std::string& bus, const std::string& topic)
+      : control_(shm::Segment::open(naming::control_segment_name(bus), shm::Access::read_only)) {
+    auto* base = const_cast<void*>(control_.address());
+    const auto& header = *static_cast<const layout::ControlHeader*>(base);
+    const layout::TopicEntry* entries = layout::topic_entries(base);
+    for (std::uint32_t i = 0; i < header.max_topics; ++i) {
+      layout::TopicEntry copy{};
+      if (!layout::read_topic_entry(entries[i], copy)) continue;
+      if (copy.state.load() != 1 || layout::terminated_view(copy.name) != topic) continue;
+      segment_.emplace(shm::Segment::open(std::string(layout::terminated_view(copy.segment_name)),
+                                          shm::Access::read_only));
+      view_ = ring::TopicView::of(const_cast<void*>(segment_->address()));
+      return;
+    }
+    ADD_FAILURE() << "topic " << topic << " is not in the directory";
+  }
+
+  [[nodiscard]] const layout::GroupRecord* group(const std::string& name) const {
+    const auto index = group::find_group(view_, name);
+    return index ? &view_.groups[*index] : nullptr;
+  }
+  [[nodiscard]] std::uint64_t floor(const std::string& name) const {
+    const auto* record = group(name);
+    return record ? view_.subscribers[record->cursor_index].cursor.load() : 0;
+  }
+  [[nodiscard]] std::uint64_t head() const { return view_.header->next_sequence.load(); }
+
+  // The group's state, for failure messages.
+  [[nodiscard]] std::string describe(const std::string& name) const {
+    const auto index = group::find_group(view_, name);
+    if (!index) return "no group " + name;
+    const auto& g = view_.groups[*index];
+    const std::uint64_t floor = view_.subscribers[g.cursor_index].cursor.load();
+    std::string text = "acked=" + std::to_string(g.acked.load()) +
+                       " ready=" + std::to_string(g.ready.load()) +
+                       " redelivered=" + std::to_string(g.redelivered.load()) +
+                       " lost=" + std::to_string(g.lost.load()) +
+                       " dispatch=" + std::to_string(g.dispatch.load()) +
+                       " floor=" + std::to_string(floor) + " head=" + std::to_string(head()) +
+                       " members=" + std::to_string(g.member_count.load()) + "\n";
+    const auto* entries = &view_.deliveries[std::uint64_t{*index} * view_.slot_count];
+    for (std::uint64_t s = floor; s < floor + 6; ++s) {
+      const std::uint64_t w = entries[s & view_.mask].word.load();
+      text += "  seq " + std::to_string(s) +
+              ": for=" + std::to_string(layout::delivery_is_for(w, s)) +
+              " state=" + std::to_string(static_cast<int>(layout::delivery_state(w))) +
+              " owner=" + std::to_string(layout::delivery_owner(w)) +
+              " count=" + std::to_string(layout::delivery_count(w)) +
+              " slot=" + std::to_string(view_.slot(s).word.load()) + "\n";
+    }
+    for (std::uint32_t m = 0; m < view_.max_group_members; ++m) {
+      const auto& member = view_.members[*index * view_.max_group_members + m];
+      if (member.state.load() == 0) continue;
+      text += "  member " + std::to_string(m) + " state=" + std::to_string(member.state.load()) +
+              " in_flight=" + std::to_string(member.in_flight.load()) + "\n";
+    }
+    return text;
+  }
+
+  // The pid of a member of `name` that holds messages in flight right now, if any.
+  [[nodiscard]] std::optional<pid_t> member_holding_messages(const std::string& name) const {
+    const auto index = group::find_group(view_, name);
+    if (!index) return std::nullopt;
+    for (std::uint32_t m = 0; m < view_.max_group_members; ++m) {
+      const auto& member = view_.members[*index * view_.max_group_members + m];
+      if (member.state.load() != 1 || member.in_flight.load() == 0) continue;
+      if (const auto pid = pid_of(member.owner_client_id.load())) return pid;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  [[nodiscard]] std::optional<pid_t> pid_of(std::uint64_t client_id) const {
+    auto* base = const_cast<void*>(control_.address());
+    const auto& header = *static_cast<const layout::ControlHeader*>(base);
+    const layout::ClientEntry* clients = layout::client_entries(base);
+    for (std::uint32_t i = 0; i < header.max_clients; ++i) {
+      layout::ClientEntry copy{};
+      if (layout::read_client_entry(clients[i], copy) && copy.state.load() == 1 &&
+          copy.client_id == client_id) {
+        return copy.pid;
+      }
+    }
+    return std::nullopt;
+  }
+
+  shm::Segment control_;
+  std::optional<shm::Segment> segment_;
+  ring::TopicView view_{};
+};
+
+// The DeliveryRecords a member process logged (see test_peer member).
+std::vector<DeliveryRecord> read_log(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return {};
+  DeliveryLogHeader header{};
+  std::vector<DeliveryRecord> records;
+  if (::pread(fd, &header, sizeof(header), 0) == static_cast<ssize_t>(sizeof(header))) {
+    records.resize(header.count);
+    const auto bytes = static_cast<ssize_t>(header.count * sizeof(DeliveryRecord));
+    if (::pread(fd, records.data(), static_cast<std::size_t>(bytes), sizeof(header)) != bytes) {
+      records.clear();
+    }
+  }
+  ::close(fd);
+  return records;
+}
+
+class MemberPool {
+ public:
+  MemberPool(std::string bus, std::string topic, std::string group, std::uint64_t capacity)
+      : bus_(std::move(bus)),
+        topic_(std::move(topic)),
+        group_(std::move(group)),
+        capacity_(capacity) {}
+  ~MemberPool() {
+    for (const auto& path : logs_)
+      std::filesystem::remove(path);
+  }
+
+  void spawn() {
+    const std::string log = (std::filesystem::temp_directory_path() /
+                             (bus_ + "-member" + std::to_string(logs_.size()) + ".log"))
+                                .string();
+    logs_.push_back(log);
+    members_.push_back(std::make_unique<ChildProcess>(std::vector<std::string>{
+        TEST_PEER_PATH, "member", bus_, topic_, group_, log, std::to_string(capacity_)}));
+    EXPECT_TRUE(members_.back()->wait_for_line("READY", kStartTimeout)) << "member did not join";
+  }
+  // Kills the member with `pid`; false if it is not one of ours.
+  bool kill_pid(pid_t pid) {
+    for (std::size_t i = 0; i < members_.size(); ++i) {
+      if (members_[i]->pid() == pid) {
+        kill(i);
+        return true;
+      }
+    }
+    return false;
+  }
+  void kill(std::size_t live_index) {
+    members_[live_index]->kill(SIGKILL);
+    EXPECT_TRUE(members_[live_index]->wait(kStartTimeout));
+    members_.erase(members_.begin() + static_cast<std::ptrdiff_t>(live_index));
+  }
+  void kill_all() {
+    while (!members_.empty())
+      kill(0);
+  }
+  [[nodiscard]] std::size_t live() const { return members_.size(); }
+  [[nodiscard]] const std::vector<std::string>& logs() const { return logs_; }
+
+ private:
+  std::string bus_, topic_, group_;
+  std::uint64_t capacity_;
+  std::vector<std::unique_ptr<ChildProcess>> members_;
+  std::vector<std::string> logs_;
+};
+
+struct LogCheck {
+  std::uint64_t distinct = 0;
+  std::uint64_t redeliveries = 0;
+};
+
+// Every message of `tags` x [0, per_tag) was received; at most one delivery of each is a first
+// delivery (any other is flagged redelivered); each member saw its first deliveries of one
+// publisher in publish order.
+LogCheck check_logs(const std::vector<std::string>& logs, std::uint32_t tags,
+                    std::uint64_t per_tag) {
+  LogCheck result;
+  std::vector<std::vector<std::uint8_t>> records(tags, std::vector<std::uint8_t>(per_tag, 0));
+  std::vector<std::vector<std::uint8_t>> firsts(tags, std::vector<std::uint8_t>(per_tag, 0));
+  for (const auto& path : logs) {
+    std::map<std::uint32_t, std::uint64_t> last_first_delivery;
+    for (const DeliveryRecord& r : read_log(path)) {
+      EXPECT_LT(r.tag, tags);
+      EXPECT_LT(r.index, per_tag);
+      if (r.tag >= tags || r.index >= per_tag) continue;
+      records[r.tag][r.index] = 1;
+      if (r.deliveries > 1) {
+        ++result.redeliveries;
+        continue;
+      }
+      EXPECT_EQ(firsts[r.tag][r.index]++, 0U)
+          << "tag " << r.tag << " index " << r.index << " was first-delivered twice";
+      const auto it = last_first_delivery.find(r.tag);
+      EXPECT_TRUE(it == last_first_delivery.end() || it->second < r.index)
+          << "tag " << r.tag << ": first delivery of " << r.index << " after " << it->second;
+      last_first_delivery[r.tag] = r.index;
+    }
+  }
+  for (std::uint32_t tag = 0; tag < tags; ++tag) {
+    for (std::uint64_t index = 0; index < per_tag; ++index) {
+      if (records[tag][index] != 0) {
+        ++result.distinct;
+      } else {
+        ADD_FAILURE() << "tag " << tag << " index " << index << " was never delivered";
+        return result;
+      }
+    }
+  }
+  return result;
+}
+
+// Members SIGKILLed at random moments while two publishers stream 10^6 messages: every message is
+// acked exactly once in total (the ack floor reaches the head with nothing lost or dead-lettered;
+// the delivery entry's CAS admits one ack per delivery), every repeat delivery is flagged, nothing
+// is lost. The ack counter may miss the acks of members killed between ack and count.
+TEST_F(Groups, MembersKilledAtRandomEveryMessageAckedExactlyOnce) {
+  constexpr std::uint64_t kPerPublisher = 500'000;
+  constexpr std::uint64_t kTotal = 2 * kPerPublisher;
+  const std::string topic = "it.group.work";
+  Client client(ClientOptions{bus_, "test-driver"});
+  client.open_topic(topic, TopicOptions{64, 1024, FullPolicy::block});
+  client.declare_group(topic, "workers");
+  TopicWatch watch(bus_, topic);
+  const auto* group = watch.group("workers");
+  ASSERT_NE(group, nullptr);
+
+  MemberPool pool(bus_, topic, "workers", kTotal);
+  for (int i = 0; i < 3; ++i)
+    pool.spawn();
+  auto publisher0 = spawn_publisher(topic, 0, kPerPublisher);
+  auto publisher1 = spawn_publisher(topic, 1, kPerPublisher);
+
+  const auto seed = static_cast<unsigned>(::getpid());
+  std::printf("fault injection seed %u\n", seed);
+  std::mt19937 random(seed);
+  int kills = 0;
+  for (; kills < 6; ++kills) {
+    // Wait for some progress, then kill a random member at a random moment and replace it.
+    const std::uint64_t target = group->acked.load() + 20'000 + random() % 60'000;
+    if (!eventually([&] { return group->acked.load() >= std::min(target, kTotal); }, 120s)) break;
+    if (watch.floor("workers") >= kTotal) break;
+    // Prefer a member caught holding messages: that is the case redelivery must handle.
+    std::optional<pid_t> holder;
+    eventually([&] { return (holder = watch.member_holding_messages("workers")).has_value(); }, 1s);
+    if (!holder || !pool.kill_pid(*holder)) pool.kill(random() % pool.live());
+    pool.spawn();
+  }
+  ASSERT_TRUE(eventually([&] { return watch.floor("workers") >= kTotal; }, kRunTimeout))
+      << watch.describe("workers");
+  ASSERT_TRUE(publisher0.wait(kStartTimeout));
+  ASSERT_TRUE(publisher1.wait(kStartTimeout));
+  pool.kill_all();
+
+  EXPECT_LE(group->acked.load(), kTotal);
+  EXPECT_GE(group->acked.load() + static_cast<std::uint64_t>(kills), kTotal);
+  EXPECT_EQ(watch.floor("workers"), watch.head());
+  EXPECT_EQ(group->dead_lettered.load(), 0U);
+  EXPECT_EQ(group->lost.load(), 0U);
+  const LogCheck logs = check_logs(pool.logs(), 2, kPerPublisher);
+  EXPECT_EQ(group->redelivered.load(), logs.redeliveries + group->ready.load())
+      << "every requeued message is redelivered (or still waiting)";
+  std::printf("%llu redeliveries after %d member kills\n",
+              static_cast<unsigned long long>(logs.redeliveries), kills);
+}
+
+// A declared group keeps what is published while it has no member; the next member drains it.
+TEST_F(Groups, DeclaredGroupAccumulatesWithoutMembersAndDrainsLater) {
+  constexpr std::uint64_t kCount = 500;
+  const std::string topic = "it.group.shaving";
+  Client client(ClientOptions{bus_, "test-driver"});
+  client.open_topic(topic, TopicOptions{64, 512, FullPolicy::block});
+  client.declare_group(topic, "backlog");
+  {
+    auto publisher = client.publisher(topic);
+    for (std::uint64_t i = 0; i < kCount; ++i) {
+      TestPayloadHeader header{0, sizeof(TestPayloadHeader), i};
+      ASSERT_EQ(publisher.publish(header), Status::ok);
+    }
+    // The ring holds 512: twelve more fit, then the unconsumed backlog holds publishers back.
+    for (std::uint64_t i = kCount; i < 512; ++i) {
+      TestPayloadHeader header{0, sizeof(TestPayloadHeader), i};
+      ASSERT_EQ(publisher.publish(header), Status::ok);
+    }
+    TestPayloadHeader header{0, sizeof(TestPayloadHeader), 512};
+    EXPECT_EQ(publisher.try_publish(header), Status::full);
+  }
+  TopicWatch watch(bus_, topic);
+  const auto* group = watch.group("backlog");
+  ASSERT_NE(group, nullptr);
+  MemberPool pool(bus_, topic, "backlog", 1024);
+  pool.spawn();
+  ASSERT_TRUE(eventually([&] { return group->acked.load() >= 512; }, kRunTimeout));
+  pool.kill_all();
+  check_logs(pool.logs(), 1, 512);
+}
+
+// Nacked past max_deliveries, a message goes to the dead-letter topic, flagged; a nack with
+// Nack::dead_letter sends it there at once.
+TEST_F(Groups, DeadLetterAfterMaxDeliveriesAndOnRequest) {
+  const std::string topic = "it.group.dlq";
+  Client client(ClientOptions{bus_, "test-driver"});
+  GroupOptions options;
+  options.group.max_deliveries = 2;
+  auto member = client.join_group(topic, "picky", options);
+  EXPECT_EQ(member.dead_letter_topic(), topic + ".dlq");
+  auto dead = client.subscriber(topic + ".dlq");
+  auto publisher = client.publisher(topic);
+  ASSERT_EQ(publisher.publish(std::uint64_t{41}), Status::ok);
+  ASSERT_EQ(publisher.publish(std::uint64_t{42}), Status::ok);
+
+  Message message;
+  for (std::uint32_t delivery = 1; delivery <= 2; ++delivery) {
+    ASSERT_EQ(member.receive(message, 5s), Status::ok);
+    EXPECT_EQ(message.as<std::uint64_t>(), 41U);
+    EXPECT_EQ(message.deliveries(), delivery);
+    EXPECT_EQ(message.redelivered(), delivery > 1);
+    ASSERT_EQ(member.nack(message), Status::ok);
+  }
+  // The third delivery would exceed max_deliveries: 41 goes to the dead-letter topic instead.
+  ASSERT_EQ(member.receive(message, 5s), Status::ok);
+  EXPECT_EQ(message.as<std::uint64_t>(), 42U);
+  ASSERT_EQ(member.nack(message, Nack::dead_letter), Status::ok);
+  EXPECT_EQ(member.ack(message), Status::not_held);
+
+  Message letter;
+  ASSERT_EQ(dead.receive(letter, 5s), Status::ok);
+  EXPECT_EQ(letter.as<std::uint64_t>(), 41U);
+  EXPECT_TRUE(letter.dead_letter());
+  ASSERT_EQ(dead.receive(letter, 5s), Status::ok);
+  EXPECT_EQ(letter.as<std::uint64_t>(), 42U);
+  EXPECT_TRUE(letter.dead_letter());
+  EXPECT_EQ(member.try_receive(message), Status::empty);
+
+  TopicWatch watch(bus_, topic);
+  EXPECT_EQ(watch.group("picky")->dead_lettered.load(), 2U);
+  EXPECT_EQ(watch.floor("picky"), 2U);
+}
+
+// A message not acked within the group's ack timeout is taken back by the daemon and delivered
+// to another member, flagged; the slow member's late ack is refused.
+TEST_F(Groups, AckTimeoutRedeliversToAnotherMember) {
+  const std::string topic = "it.group.timeout";
+  Client client(ClientOptions{bus_, "test-driver"});
+  GroupOptions options;
+  options.group.ack_timeout = 50ms;
+  auto slow = client.join_group(topic, "timed", options);
+  auto publisher = client.publisher(topic);
+  ASSERT_EQ(publisher.publish(std::uint64_t{7}), Status::ok);
+  Message held;
+  ASSERT_EQ(slow.receive(held, 5s), Status::ok);
+  auto fast = client.join_group(topic, "timed", options);
+  Message again;
+  ASSERT_EQ(fast.receive(again, 10s), Status::ok);
+  EXPECT_EQ(again.as<std::uint64_t>(), 7U);
+  EXPECT_TRUE(again.redelivered());
+  EXPECT_EQ(again.deliveries(), 2U);
+  EXPECT_EQ(slow.ack(held), Status::not_held);
+  EXPECT_EQ(fast.ack(again), Status::ok);
+}
+
+// A member leaving hands back what it holds; an undeclared group goes with its last member and
+// stops holding publishers back.
+TEST_F(Groups, LeavingRequeuesAndLastMemberDeletesUndeclaredGroup) {
+  const std::string topic = "it.group.leave";
+  Client client(ClientOptions{bus_, "test-driver"});
+  client.open_topic(topic, TopicOptions{64, 8, FullPolicy::block});
+  auto stays = client.join_group(topic, "temp");
+  auto publisher = client.publisher(topic);
+  {
+    auto leaves = client.join_group(topic, "temp");
+    ASSERT_EQ(publisher.publish(std::uint64_t{1}), Status::ok);
+    Message message;
+    ASSERT_EQ(leaves.receive(message, 5s), Status::ok);
+  }
+  Message message;
+  ASSERT_EQ(stays.receive(message, 5s), Status::ok);
+  EXPECT_EQ(message.as<std::uint64_t>(), 1U);
+  EXPECT_TRUE(message.redelivered());
+  ASSERT_EQ(stays.ack(message), Status::ok);
+  stays = GroupConsumer();
+  TopicWatch watch(bus_, topic);
+  EXPECT_EQ(watch.group("temp"), nullptr);
+  for (std::uint64_t i = 0; i < 32; ++i)
+    ASSERT_EQ(publisher.try_publish(i), Status::ok);
+}
+
+TEST_F(Groups, BadInputGetsClearErrors) {
+  Client client(ClientOptions{bus_, "test-driver"});
+  const auto expect_error = [](auto&& call, ErrorCode code, const std::string& fragment) {
+    try {
+      call();
+      ADD_FAILURE() << "no error; expected " << to_string(code);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), code) << e.what();
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  expect_error([&] { client.join_group("it.group.bad", "bad name"); }, ErrorCode::invalid_name,
+               "group name");
+  expect_error([&] { client.join_group("it.group.bad", ""); }, ErrorCode::invalid_name, "empty");
+  GroupOptions zero_prefetch;
+  zero_prefetch.prefetch = 0;
+  expect_error([&] { client.join_group("it.group.bad", "g", zero_prefetch); },
+               ErrorCode::invalid_argument, "prefetch");
+  GroupOptions too_many;
+  too_many.group.max_deliveries = 300;
+  expect_error([&] { client.join_group("it.group.bad", "g", too_many); },
+               ErrorCode::invalid_argument, "max deliveries");
+  GroupOptions bad_dlq;
+  bad_dlq.group.dead_letter_topic = "no#hash";
+  expect_error([&] { client.join_group("it.group.bad", "g", bad_dlq); }, ErrorCode::invalid_name,
+               "dead-letter");
+
+  // Settling what this member does not hold.
+  auto a = client.join_group("it.group.bad", "g");
+  auto b = client.join_group("it.group.bad", "g");
+  auto plain = client.subscriber("it.group.bad");
+  auto publisher = client.publisher("it.group.bad");
+  ASSERT_EQ(publisher.publish(std::uint64_t{1}), Status::ok);
+  Message message;
+  ASSERT_EQ(a.receive(message, 5s), Status::ok);
+  EXPECT_EQ(b.ack(message), Status::not_held);
+  Message broadcast;
+  ASSERT_EQ(plain.receive(broadcast, 5s), Status::ok);
+  EXPECT_EQ(a.ack(broadcast), Status::not_held);
+  EXPECT_EQ(a.ack(message), Status::ok);
+  EXPECT_EQ(a.ack(message), Status::not_held);
+  EXPECT_EQ(GroupConsumer().ack(message), Status::closed);
+}
+
+}  // namespace
+}  // namespace shmbus::testing
