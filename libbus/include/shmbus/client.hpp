@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "shmbus/pattern_subscriber.hpp"
 #include "shmbus/publisher.hpp"
 #include "shmbus/subscriber.hpp"
 #include "shmbus/topic_options.hpp"
@@ -51,6 +52,11 @@ class Client {
                       const PublisherOptions& options = {});
   Subscriber subscriber(std::string_view topic, const SubscribeOptions& options = {},
                         const TopicOptions& topic_options = {});
+
+  // Subscribes to every topic matching `pattern` ('*' one level, '#' zero or more: "md.*.AAPL",
+  // "md.#"), now and as topics are created. Throws Error(invalid_name) for a bad pattern.
+  PatternSubscriber pattern_subscriber(std::string_view pattern,
+                                       const SubscribeOptions& options = {});
 
   // The shape of a topic, creating it on first use.
   TopicInfo open_topic(std::string_view topic, const TopicOptions& topic_options = {});

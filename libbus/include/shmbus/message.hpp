@@ -6,7 +6,10 @@
 #include <cstring>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <type_traits>
+
+#include "shmbus/properties.hpp"
 
 namespace shmbus {
 
@@ -14,7 +17,7 @@ namespace layout {
 struct SlotHeader;
 }
 namespace detail {
-class SubscriberCore;
+struct MessageAccess;
 }
 
 struct MessageHeader {
@@ -44,6 +47,14 @@ class Message {
   [[nodiscard]] std::uint64_t lost_before() const noexcept { return lost_before_; }
   [[nodiscard]] bool still_valid() const noexcept;
 
+  // The topic the message came from (for a PatternSubscriber, which of its topics). Valid as long
+  // as the subscriber that received it.
+  [[nodiscard]] std::string_view topic() const noexcept { return topic_; }
+  // The publisher's properties: a view into the slot, valid as long as the payload.
+  [[nodiscard]] MessageProperties properties() const noexcept {
+    return MessageProperties(properties_);
+  }
+
   // A copy of the payload as T if the sizes match.
   template <typename T>
   requires std::is_trivially_copyable_v<T>
@@ -55,11 +66,13 @@ class Message {
   }
 
  private:
-  friend class detail::SubscriberCore;
+  friend struct detail::MessageAccess;
   MessageHeader header_{};
   const std::byte* data_ = nullptr;
   const layout::SlotHeader* slot_ = nullptr;
   std::uint64_t lost_before_ = 0;
+  std::string_view topic_;
+  std::span<const std::byte> properties_;
 };
 
 }  // namespace shmbus

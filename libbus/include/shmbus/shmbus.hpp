@@ -4,6 +4,8 @@
 #include "shmbus/client.hpp"
 #include "shmbus/error.hpp"
 #include "shmbus/message.hpp"
+#include "shmbus/pattern_subscriber.hpp"
+#include "shmbus/properties.hpp"
 #include "shmbus/publisher.hpp"
 #include "shmbus/subscriber.hpp"
 #include "shmbus/topic_options.hpp"
