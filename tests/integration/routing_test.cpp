@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <map>
+#include <thread>
 
 #include "bus_fixture.hpp"
 #include "peer_protocol.hpp"
@@ -172,6 +173,44 @@ TEST_F(Routing, PatternSubscriberTakesTopicsInTurn) {
   while (subscriber.try_receive(message) == Status::ok)
     order += message.topic().back();
   EXPECT_EQ(order, "ababab");
+}
+
+TEST_F(Routing, PatternSubscriberAppliesItsFilterToEveryTopic) {
+  Client client(ClientOptions{bus_, "routing"});
+  SubscribeOptions options;
+  options.wait = WaitMode::block;
+  options.filter.where("keep", "yes");
+  auto subscriber = client.pattern_subscriber("flt.#", options);
+  Properties keep;
+  keep.set("keep", "yes");
+  Properties drop;
+  drop.set("keep", "no");
+  // Topics created after the subscription, from another thread while the subscriber sleeps.
+  std::thread publisher([&] {
+    auto a = client.publisher("flt.a");
+    auto b = client.publisher("flt.b.c");
+    for (std::uint64_t i = 0; i < 10; ++i) {
+      ASSERT_EQ(a.publish(i, i % 2 == 0 ? keep : drop), Status::ok);
+      ASSERT_EQ(b.publish(i, drop), Status::ok);
+    }
+    ASSERT_EQ(a.publish(std::uint64_t{100}, keep), Status::ok);  // end markers
+    ASSERT_EQ(b.publish(std::uint64_t{100}, keep), Status::ok);
+  });
+  std::vector<std::uint64_t> from_a;
+  std::vector<std::uint64_t> from_b;
+  Message message;
+  while (from_a.empty() || from_a.back() != 100 || from_b.empty()) {
+    if (subscriber.receive(message, milliseconds(5000)) != Status::ok) {
+      ADD_FAILURE() << "no message; filtered so far " << subscriber.filtered();
+      break;  // and join the publisher below
+    }
+    const auto value = message.as<std::uint64_t>().value_or(0);
+    (message.topic() == "flt.a" ? from_a : from_b).push_back(value);
+  }
+  publisher.join();
+  EXPECT_EQ(from_a, (std::vector<std::uint64_t>{0, 2, 4, 6, 8, 100}));
+  EXPECT_EQ(from_b, (std::vector<std::uint64_t>{100}));
+  EXPECT_EQ(subscriber.filtered(), 15U);
 }
 
 TEST_F(Routing, BadPatternsAndFiltersGiveClearErrors) {
