@@ -80,11 +80,12 @@ void PatternSubscriberCore::refresh() {
     it = members_.erase(it);
   }
   next_member_ = 0;
-  for (const auto& [key, name] : wanted) {
+  for (const auto& entry : wanted) {
+    const TopicKey& key = entry.first;
     const bool attached = std::any_of(members_.begin(), members_.end(), [&](const Member& m) {
       return m.topic_id == key.first && m.generation == key.second;
     });
-    if (!attached && !skipped_.contains(key)) attach(key, name);
+    if (!attached && !skipped_.contains(key)) attach(key, entry.second);
   }
   seen_generation_ = generation;
 }
