@@ -65,6 +65,48 @@ code=$?
 set -e
 [ "$code" -eq 2 ] || fail "bad topic name exited $code"
 
+# Properties and a wildcard subscription: topics created after it are attached, others are not.
+# --from earliest makes the result independent of whether a topic came before the subscription.
+"$SHMBUS" sub --bus "$BUS" 'cli.w.#' --from earliest --format json --count 2 --timeout 10 \
+  >"$tmp/wild" &
+wsub=$!
+"$SHMBUS" pub --bus "$BUS" cli.w.a --prop region=eu --prop tier=1 --key K7 --content-type text/plain alpha
+"$SHMBUS" pub --bus "$BUS" cli.other skip
+"$SHMBUS" pub --bus "$BUS" cli.w.b.c beta
+wait "$wsub" || fail "wildcard sub"
+grep -q '^{"topic":"cli.w.a",.*"payload":"alpha","properties":{"region":"eu","tier":"1","key":"K7","content-type":"text/plain"},"content_type":"text/plain","key":"K7"}$' \
+  "$tmp/wild" || fail "wildcard json with properties: $(cat "$tmp/wild")"
+grep -q '^{"topic":"cli.w.b.c",.*"payload":"beta","properties":{}}$' "$tmp/wild" \
+  || fail "wildcard json: $(cat "$tmp/wild")"
+if grep -q skip "$tmp/wild"; then fail "non-matching topic received"; fi
+
+# Filters: all (the default) and any; text lines of a wildcard subscription start with the topic.
+for i in 1 2 3 4; do "$SHMBUS" pub --bus "$BUS" cli.f --prop "n=$i" --prop "parity=$((i % 2))" "m$i"; done
+"$SHMBUS" sub --bus "$BUS" cli.f --from earliest --filter parity=0 --count 2 --timeout 5 >"$tmp/f"
+[ "$(cat "$tmp/f")" = "$(printf 'm2\nm4')" ] || fail "--filter gave $(cat "$tmp/f")"
+"$SHMBUS" sub --bus "$BUS" cli.f --from earliest --filter n=1 --filter n=4 --filter-any --count 2 \
+  --timeout 5 >"$tmp/f"
+[ "$(cat "$tmp/f")" = "$(printf 'm1\nm4')" ] || fail "--filter-any gave $(cat "$tmp/f")"
+"$SHMBUS" sub --bus "$BUS" 'cli.*' --from earliest --filter n=3 --count 1 --timeout 5 >"$tmp/f"
+[ "$(cat "$tmp/f")" = "$(printf 'cli.f\tm3')" ] || fail "wildcard text gave $(cat "$tmp/f")"
+
+# Bad patterns and properties: exit 2 with the reason; properties that do not fit: exit 1.
+set +e
+"$SHMBUS" sub --bus "$BUS" 'cli.w*' --timeout 1 2>"$tmp/err"
+code=$?
+set -e
+[ "$code" -eq 2 ] || fail "bad pattern exited $code"
+grep -q "must stand alone" "$tmp/err" || fail "bad pattern message: $(cat "$tmp/err")"
+set +e
+"$SHMBUS" pub --bus "$BUS" cli.f --prop 'a b=1' x 2>"$tmp/err"
+code=$?
+set -e
+[ "$code" -eq 2 ] || fail "bad property key exited $code"
+grep -q "property key 'a b'" "$tmp/err" || fail "bad property message: $(cat "$tmp/err")"
+if "$SHMBUS" pub --bus "$BUS" cli.tiny --slot-size 64 --prop "big=$(printf '%060d' 0)" x \
+  2>"$tmp/err"; then fail "oversize properties"; fi
+grep -q "exceed topic cli.tiny's slot size of 64" "$tmp/err" || fail "oversize: $(cat "$tmp/err")"
+
 # perf between real processes: every round trip and every streamed message is counted.
 "$SHMBUS" perf latency --bus "$BUS" --count 2000 --warmup 100 --json >"$tmp/lat"
 grep -q '"mode":"latency".*"samples":2000}' "$tmp/lat" || fail "perf latency: $(cat "$tmp/lat")"

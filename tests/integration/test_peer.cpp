@@ -5,8 +5,14 @@
 //   test_peer sub BUS TOPIC PUBLISHERS WAITMODE    (exits after an end marker from every tag)
 //   test_peer member BUS TOPIC GROUP LOG CAPACITY  (group member until killed; logs deliveries
 //                                                   to LOG, a file of DeliveryRecords, then acks)
+//   test_peer wsub BUS PATTERN TOTAL CHECKPOINT WAITMODE
+//                                  wildcard subscriber: TOTAL messages of `pub` peers, checked
+//                                  in order per topic and tag; "CHECKPOINT" after CHECKPOINT
+//   test_peer ppub BUS TOPIC COUNT  messages with properties derived from their index
+//   test_peer fsub BUS TOPIC all|any EXPECT [KEY=VALUE...]
+//                                  filtered subscriber of a `ppub` stream, from earliest
 //
-// Both print "READY" once attached. `sub` prints one "RESULT ..." line; `pub` prints "DONE n".
+// All print "READY" once attached. Subscribers print one "RESULT ..." line; `pub` "DONE n".
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -14,8 +20,10 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "peer_protocol.hpp"
@@ -177,6 +185,142 @@ int run_member(const std::string& bus, const std::string& topic, const std::stri
   }
 }
 
+WaitMode parse_wait(const std::string& text) {
+  return text == "spin" ? WaitMode::spin : text == "block" ? WaitMode::block : WaitMode::adaptive;
+}
+
+int run_pattern_subscriber(const std::string& bus, const std::string& pattern, std::uint64_t total,
+                           std::uint64_t checkpoint, const std::string& wait_mode) {
+  Client client(ClientOptions{bus, "test-wsub"});
+  SubscribeOptions options;
+  options.wait = parse_wait(wait_mode);
+  auto subscriber = client.pattern_subscriber(pattern, options);
+  say("READY");
+  std::map<std::pair<std::string, std::uint32_t>, std::uint64_t> next_index;
+  std::map<std::string, std::uint64_t> per_topic;
+  std::uint64_t received = 0, gaps = 0, duplicates = 0, corrupt = 0, lost = 0;
+  Message message;
+  while (received < total) {
+    const Status status = subscriber.receive(message, std::chrono::seconds(60));
+    if (status == Status::timeout) {
+      std::fprintf(stderr, "pattern subscriber idle for 60 s: giving up\n");
+      break;
+    }
+    if (status != Status::ok) return 2;
+    lost += message.lost_before();
+    TestPayloadHeader header{};
+    if (!testing::read_payload(message.payload(), header) || !message.still_valid()) {
+      ++corrupt;
+      continue;
+    }
+    const std::string topic(message.topic());
+    ++per_topic[topic];
+    auto& expected = next_index[{topic, header.tag}];
+    if (header.index < expected) {
+      ++duplicates;
+    } else {
+      gaps += header.index - expected;
+      expected = header.index + 1;
+    }
+    if (++received == checkpoint) say("CHECKPOINT");
+  }
+  for (const auto& [topic, count] : per_topic) {
+    std::printf("TOPIC %s %llu\n", topic.c_str(), static_cast<unsigned long long>(count));
+  }
+  std::printf("RESULT received=%llu gaps=%llu duplicates=%llu corrupt=%llu lost=%llu topics=%zu\n",
+              static_cast<unsigned long long>(received), static_cast<unsigned long long>(gaps),
+              static_cast<unsigned long long>(duplicates), static_cast<unsigned long long>(corrupt),
+              static_cast<unsigned long long>(lost), per_topic.size());
+  std::fflush(stdout);
+  return 0;
+}
+
+// The properties message `index` of a `ppub` stream carries.
+Properties properties_of(std::uint64_t index) {
+  Properties properties;
+  properties.set("idx", std::to_string(index))
+      .set("parity", index % 2 == 0 ? "even" : "odd")
+      .set("mod3", std::to_string(index % 3))
+      .content_type("application/x-index")
+      .key("k" + std::to_string(index % 5));
+  return properties;
+}
+
+int run_property_publisher(const std::string& bus, const std::string& topic, std::uint64_t count) {
+  Client client(ClientOptions{bus, "test-ppub"});
+  auto publisher = client.publisher(topic);
+  say("READY");
+  for (std::uint64_t i = 0; i < count; ++i) {
+    const Properties properties = properties_of(i);
+    // Alternate copy-publish and loans: both must carry the properties alike.
+    if ((i & 1U) == 0) {
+      if (publisher.publish(i, properties) != Status::ok) return 2;
+    } else {
+      Loan loan = publisher.loan(sizeof(i));
+      if (!loan) return 2;
+      std::memcpy(loan.data().data(), &i, sizeof(i));
+      loan.properties() = properties;
+      if (loan.commit() != Status::ok) return 2;
+    }
+  }
+  std::printf("DONE %llu\n", static_cast<unsigned long long>(count));
+  std::fflush(stdout);
+  return 0;
+}
+
+int run_filtered_subscriber(const std::string& bus, const std::string& topic,
+                            const std::string& match, std::uint64_t expect,
+                            const std::vector<std::string>& conditions) {
+  Client client(ClientOptions{bus, "test-fsub"});
+  SubscribeOptions options;
+  options.start = StartPosition::earliest();
+  options.filter.match = match == "any" ? PropertyFilter::Match::any : PropertyFilter::Match::all;
+  for (const auto& condition : conditions) {
+    const auto eq = condition.find('=');
+    options.filter.where(condition.substr(0, eq),
+                         eq == std::string::npos ? std::string() : condition.substr(eq + 1));
+  }
+  auto subscriber = client.subscriber(topic, options);
+  say("READY");
+  std::uint64_t received = 0, property_errors = 0, filter_errors = 0, order_errors = 0;
+  std::uint64_t last = 0;
+  Message message;
+  while (received < expect) {
+    const Status status = subscriber.receive(message, std::chrono::seconds(60));
+    if (status == Status::timeout) {
+      std::fprintf(stderr, "filtered subscriber idle for 60 s: giving up\n");
+      break;
+    }
+    if (status != Status::ok) return 2;
+    const auto index = message.as<std::uint64_t>();
+    if (!index) {
+      ++property_errors;
+      continue;
+    }
+    if (received > 0 && *index <= last) ++order_errors;
+    last = *index;
+    ++received;
+    const Properties expected = properties_of(*index);
+    const MessageProperties got = message.properties();
+    if (got.size() != expected.size() || got.get("idx") != expected.get("idx") ||
+        got.get("parity") != expected.get("parity") || got.key() != expected.get("key") ||
+        got.content_type() != "application/x-index") {
+      ++property_errors;
+    }
+    if (!matches(options.filter, got)) ++filter_errors;
+  }
+  std::printf(
+      "RESULT received=%llu filtered=%llu property_errors=%llu filter_errors=%llu "
+      "order_errors=%llu last=%llu\n",
+      static_cast<unsigned long long>(received),
+      static_cast<unsigned long long>(subscriber.filtered()),
+      static_cast<unsigned long long>(property_errors),
+      static_cast<unsigned long long>(filter_errors), static_cast<unsigned long long>(order_errors),
+      static_cast<unsigned long long>(last));
+  std::fflush(stdout);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -193,9 +337,19 @@ int main(int argc, char** argv) {
     if (args.size() == 6 && args[0] == "member") {
       return run_member(args[1], args[2], args[3], args[4], std::stoull(args[5]));
     }
+    if (args.size() == 6 && args[0] == "wsub") {
+      return run_pattern_subscriber(args[1], args[2], std::stoull(args[3]), std::stoull(args[4]),
+                                    args[5]);
+    }
+    if (args.size() == 4 && args[0] == "ppub") {
+      return run_property_publisher(args[1], args[2], std::stoull(args[3]));
+    }
+    if (args.size() >= 5 && args[0] == "fsub") {
+      return run_filtered_subscriber(args[1], args[2], args[3], std::stoull(args[4]),
+                                     {args.begin() + 5, args.end()});
+    }
     std::fprintf(stderr,
-                 "usage: test_peer pub BUS TOPIC TAG COUNT SIZE | sub BUS TOPIC N MODE | "
-                 "member BUS TOPIC GROUP LOG CAPACITY\n");
+                 "usage: test_peer pub|sub|member|wsub|ppub|fsub ... (see the header comment)\n");
     return 64;
   } catch (const shmbus::Error& e) {
     std::fprintf(stderr, "test_peer: %s\n", e.what());

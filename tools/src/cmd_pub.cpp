@@ -17,6 +17,7 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "shmbus/client.hpp"
+#include "shmbus/properties.hpp"
 #include "shmbus/publisher.hpp"
 
 namespace shmbus::cli {
@@ -34,6 +35,10 @@ struct PubOptions {
   std::uint32_t wait_subscribers = 0;
   double wait_timeout = 10.0;
   bool quiet = false;
+  std::vector<std::string> props;  // KEY=VALUE
+  std::string key;
+  std::string content_type;
+  Properties properties;  // built from the three above
 };
 
 constexpr std::size_t kIndexBytes = sizeof(std::uint64_t);
@@ -55,15 +60,37 @@ int wait_for_subscribers(const PubOptions& options) {
 }
 
 int fail(Status status, const PubOptions& options, const Publisher& publisher) {
+  if (status == Status::too_large && !options.properties.empty()) {
+    print_error(fmt::format(
+        "the message's properties take {} bytes encoded; with the payload they exceed topic "
+        "{}'s slot size of {} bytes",
+        options.properties.encoded().size(), options.topic, publisher.max_payload()));
+    return kExitFailure;
+  }
   print_error(
       describe_status(status, options.topic, publisher.max_payload(), options.block_timeout));
   return kExitFailure;
 }
 
+// --prop KEY=VALUE (repeatable), --key, --content-type. Throws Error(invalid_argument): exit 2.
+void build_properties(PubOptions& options) {
+  for (const auto& prop : options.props) {
+    const auto eq = prop.find('=');
+    if (eq == std::string::npos) {
+      throw Error(ErrorCode::invalid_argument, fmt::format("--prop '{}': write KEY=VALUE", prop));
+    }
+    options.properties.set(std::string_view(prop).substr(0, eq),
+                           std::string_view(prop).substr(eq + 1));
+  }
+  if (!options.key.empty()) options.properties.key(options.key);
+  if (!options.content_type.empty()) options.properties.content_type(options.content_type);
+}
+
 int publish_stdin(const PubOptions& options, Publisher& publisher) {
   std::string line;
   while (std::getline(std::cin, line)) {
-    const auto status = publisher.publish(std::as_bytes(std::span(line.data(), line.size())));
+    const auto status =
+        publisher.publish(std::as_bytes(std::span(line.data(), line.size())), options.properties);
     if (status != Status::ok) return fail(status, options, publisher);
   }
   return kExitOk;
@@ -100,7 +127,7 @@ int publish_generated(const PubOptions& options, Publisher& publisher) {
                     kIndexBytes));
     return kExitUsage;
   }
-  if (options.size > publisher.max_payload()) {
+  if (options.size + options.properties.encoded().size() > publisher.max_payload()) {
     return fail(Status::too_large, options, publisher);
   }
   // The filler is readable in text and hex output, so a glance shows where a payload is torn.
@@ -116,7 +143,7 @@ int publish_generated(const PubOptions& options, Publisher& publisher) {
     for (std::size_t k = 0; k < kIndexBytes; ++k) {
       payload[k] = static_cast<std::byte>((index >> (8 * k)) & 0xffU);
     }
-    const auto status = publisher.publish(std::span<const std::byte>(payload));
+    const auto status = publisher.publish(std::span<const std::byte>(payload), options.properties);
     if (status != Status::ok) {
       print_error(fmt::format("{} messages published before the failure", index));
       return fail(status, options, publisher);
@@ -133,9 +160,10 @@ int publish_generated(const PubOptions& options, Publisher& publisher) {
   return kExitOk;
 }
 
-int run_pub(const PubOptions& options, bool have_message, bool have_count) {
+int run_pub(PubOptions& options, bool have_message, bool have_count) {
   check_bus(options.bus);
   check_topic(options.topic);
+  build_properties(options);
   if (have_message == have_count) {
     print_error(have_message ? "give either MESSAGE (or '-') or --count, not both"
                              : "give a MESSAGE, '-' to publish stdin lines, or --count N");
@@ -154,8 +182,8 @@ int run_pub(const PubOptions& options, bool have_message, bool have_count) {
   }
   if (have_count) return publish_generated(options, publisher);
   if (options.message == "-") return publish_stdin(options, publisher);
-  const auto status =
-      publisher.publish(std::as_bytes(std::span(options.message.data(), options.message.size())));
+  const auto status = publisher.publish(
+      std::as_bytes(std::span(options.message.data(), options.message.size())), options.properties);
   return status == Status::ok ? kExitOk : fail(status, options, publisher);
 }
 
@@ -190,6 +218,13 @@ Command add_pub(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->needs(wait);
   command->add_flag("-q,--quiet", options->quiet, "No summary of generated messages on stderr");
+  command
+      ->add_option("--prop", options->props,
+                   "A message property KEY=VALUE (repeatable; at most 16, 1024 bytes encoded)")
+      ->allow_extra_args(false);
+  command->add_option("--key", options->key, "The ordering key (the property 'key')");
+  command->add_option("--content-type", options->content_type,
+                      "The content type (the property 'content-type')");
   return [options, message, count] {
     return run_pub(*options, message->count() > 0, count->count() > 0);
   };

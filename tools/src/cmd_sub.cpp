@@ -16,8 +16,10 @@
 #include "common.hpp"
 #include "json.hpp"
 #include "latency_histogram.hpp"
+#include "routing/topic_pattern.hpp"
 #include "shmbus/client.hpp"
 #include "shmbus/message.hpp"
+#include "shmbus/pattern_subscriber.hpp"
 #include "shmbus/subscriber.hpp"
 
 namespace shmbus::cli {
@@ -25,7 +27,9 @@ namespace {
 
 struct SubOptions {
   std::string bus;
-  std::string topic;
+  std::string topic;                 // a topic name, or a wildcard pattern
+  std::vector<std::string> filters;  // KEY=VALUE, or KEY: the key is present
+  bool filter_any = false;
   std::string format = "text";
   std::uint64_t count = 0;  // 0: no limit
   double idle_timeout = 0;  // 0: wait forever
@@ -96,8 +100,21 @@ bool looks_like_text(std::span<const std::byte> payload) {
   return json::is_valid_utf8(payload);
 }
 
-void append_message(std::string& out, Format format, const std::string& topic,
-                    const Message& message) {
+void append_properties(json::Writer& w, const MessageProperties& properties) {
+  w.key("properties").begin_object();
+  for (const Property& p : properties)
+    w.field(p.key, p.value);
+  w.end_object();
+  if (auto type = properties.content_type()) w.field("content_type", *type);
+  if (auto key = properties.key()) w.field("key", *key);
+}
+
+// `with_topic`: text and hex lines start with the topic and a tab (a wildcard subscription).
+void append_message(std::string& out, Format format, bool with_topic, const Message& message) {
+  if (with_topic && format != Format::json) {
+    out.append(message.topic());
+    out += '\t';
+  }
   switch (format) {
     case Format::text:
       append_text(out, message.payload());
@@ -108,7 +125,7 @@ void append_message(std::string& out, Format format, const std::string& topic,
     case Format::json: {
       json::Writer w(out);
       w.begin_object();
-      w.field("topic", topic);
+      w.field("topic", message.topic());
       w.field("seq", message.sequence());
       w.field("publisher", message.publisher_id());
       w.field("time_ns", message.publish_time_ns());
@@ -127,6 +144,7 @@ void append_message(std::string& out, Format format, const std::string& topic,
         json::append_hex(hex, message.payload());
         w.field("payload", hex);
       }
+      append_properties(w, message.properties());
       w.end_object();
       break;
     }
@@ -138,6 +156,7 @@ struct Totals {
   std::uint64_t received = 0;
   std::uint64_t lost = 0;
   std::uint64_t torn = 0;  // read while a publisher overwrote the slot (overwrite topics)
+  std::uint64_t filtered = 0;
 };
 
 void print_stats(const SubOptions& options, Format format, const Totals& totals,
@@ -150,6 +169,7 @@ void print_stats(const SubOptions& options, Format format, const Totals& totals,
     w.field("received", totals.received);
     w.field("lost", totals.lost);
     w.field("torn", totals.torn);
+    w.field("filtered", totals.filtered);
     w.field("min_ns", latency.min());
     w.field("mean_ns", latency.mean());
     w.field("p50_ns", latency.percentile(0.50));
@@ -164,6 +184,7 @@ void print_stats(const SubOptions& options, Format format, const Totals& totals,
     fmt::format_to(it, "topic {}: received {}, lost {}", options.topic, totals.received,
                    totals.lost);
     if (totals.torn > 0) fmt::format_to(it, ", torn {}", totals.torn);
+    if (totals.filtered > 0) fmt::format_to(it, ", filtered {}", totals.filtered);
     fmt::format_to(
         it,
         "\nlatency (publish to receive, ns): min {} p50 {} p90 {} p99 {} p99.9 {} max {} "
@@ -175,26 +196,20 @@ void print_stats(const SubOptions& options, Format format, const Totals& totals,
   std::fflush(stdout);
 }
 
-int run_sub(const SubOptions& options) {
-  check_bus(options.bus);
-  check_topic(options.topic);
-  const auto start = parse_start(options.from);
-  if (!start) {
-    print_error(fmt::format("--from must be earliest, latest or last:N, not '{}'", options.from));
-    return kExitUsage;
+PropertyFilter parse_filter(const SubOptions& options) {
+  PropertyFilter filter;
+  filter.match = options.filter_any ? PropertyFilter::Match::any : PropertyFilter::Match::all;
+  for (const auto& text : options.filters) {
+    const auto eq = text.find('=');
+    filter.where(text.substr(0, eq), eq == std::string::npos ? std::string() : text.substr(eq + 1));
   }
-  const Format format = options.format == "hex"    ? Format::hex
-                        : options.format == "json" ? Format::json
-                                                   : Format::text;
-  install_stop_handlers();
+  if (auto why = check_filter(filter)) throw Error(ErrorCode::invalid_argument, *why);
+  return filter;
+}
 
-  Client client(ClientOptions{options.bus, "shmbus-sub"});
-  SubscribeOptions subscribe_options;
-  subscribe_options.start = *start;
-  subscribe_options.wait = parse_wait(options.wait);
-  auto subscriber =
-      client.subscriber(options.topic, subscribe_options, to_topic_options(options.shape));
-
+// The receive loop, for a Subscriber or a PatternSubscriber.
+template <typename Source>
+int receive_loop(const SubOptions& options, Format format, bool wildcard, Source& subscriber) {
   // The loop wakes at least this often to notice a stop signal.
   constexpr std::uint64_t kSliceNs = 100'000'000;
   const auto idle_ns = static_cast<std::uint64_t>(options.idle_timeout * 1e9);
@@ -225,7 +240,7 @@ int run_sub(const SubOptions& options) {
     if (options.stats) latency->record(now > published ? now - published : 0);
     if (!options.quiet) {
       line.clear();
-      append_message(line, format, options.topic, message);
+      append_message(line, format, wildcard, message);
       // Checked after copying out: an overwrite topic may have reused the slot meanwhile.
       if (message.still_valid()) {
         std::fwrite(line.data(), 1, line.size(), stdout);
@@ -238,8 +253,43 @@ int run_sub(const SubOptions& options) {
     if (options.count > 0 && totals.received >= options.count) break;
   }
   totals.lost = subscriber.lost();
+  totals.filtered = subscriber.filtered();
   if (options.stats) print_stats(options, format, totals, *latency);
   return exit_code;
+}
+
+int run_sub(const SubOptions& options) {
+  check_bus(options.bus);
+  const bool wildcard = routing::is_pattern(options.topic);
+  if (wildcard) {
+    if (auto why = routing::check_topic_pattern(options.topic)) {
+      throw Error(ErrorCode::invalid_name, *why);
+    }
+  } else {
+    check_topic(options.topic);
+  }
+  const auto start = parse_start(options.from);
+  if (!start) {
+    print_error(fmt::format("--from must be earliest, latest or last:N, not '{}'", options.from));
+    return kExitUsage;
+  }
+  const Format format = options.format == "hex"    ? Format::hex
+                        : options.format == "json" ? Format::json
+                                                   : Format::text;
+  SubscribeOptions subscribe_options;
+  subscribe_options.start = *start;
+  subscribe_options.wait = parse_wait(options.wait);
+  subscribe_options.filter = parse_filter(options);
+  install_stop_handlers();
+
+  Client client(ClientOptions{options.bus, "shmbus-sub"});
+  if (wildcard) {
+    auto subscriber = client.pattern_subscriber(options.topic, subscribe_options);
+    return receive_loop(options, format, true, subscriber);
+  }
+  auto subscriber =
+      client.subscriber(options.topic, subscribe_options, to_topic_options(options.shape));
+  return receive_loop(options, format, false, subscriber);
 }
 
 }  // namespace
@@ -248,7 +298,17 @@ Command add_sub(CLI::App& app) {
   auto options = std::make_shared<SubOptions>();
   auto* command = app.add_subcommand("sub", "Print a topic's messages");
   add_bus_option(*command, options->bus);
-  command->add_option("TOPIC", options->topic, "Topic name")->required();
+  command
+      ->add_option("TOPIC", options->topic,
+                   "Topic name, or a wildcard pattern: '*' one level, '#' zero or more ('md.#')")
+      ->required();
+  command
+      ->add_option("--filter", options->filters,
+                   "Only messages with property KEY=VALUE (KEY alone: the key is present); "
+                   "repeatable, all must hold")
+      ->allow_extra_args(false);
+  command->add_flag("--filter-any", options->filter_any,
+                    "With several --filter: any one holding is enough");
   command->add_option("--format", options->format, "Output: text, hex or json (one per line)")
       ->capture_default_str()
       ->check(CLI::IsMember({"text", "hex", "json"}));

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "shmbus/group.hpp"
+#include "shmbus/pattern_subscriber.hpp"
 #include "shmbus/publisher.hpp"
 #include "shmbus/subscriber.hpp"
 #include "shmbus/topic_options.hpp"
@@ -63,6 +64,10 @@ class Client {
   // no members, so work published during a consumer outage waits for the next consumer.
   void declare_group(std::string_view topic, std::string_view group,
                      const GroupSettings& settings = {}, const TopicOptions& topic_options = {});
+  // Subscribes to every topic matching `pattern` ('*' one level, '#' zero or more: "md.*.AAPL",
+  // "md.#"), now and as topics are created. Throws Error(invalid_name) for a bad pattern.
+  PatternSubscriber pattern_subscriber(std::string_view pattern,
+                                       const SubscribeOptions& options = {});
 
   // The shape of a topic, creating it on first use.
   TopicInfo open_topic(std::string_view topic, const TopicOptions& topic_options = {});

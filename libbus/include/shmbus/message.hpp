@@ -6,7 +6,10 @@
 #include <cstring>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <type_traits>
+
+#include "shmbus/properties.hpp"
 
 namespace shmbus {
 
@@ -14,8 +17,7 @@ namespace layout {
 struct SlotHeader;
 }
 namespace detail {
-class SubscriberCore;
-class GroupCore;
+struct MessageAccess;
 }  // namespace detail
 
 struct MessageHeader {
@@ -51,6 +53,14 @@ class Message {
   [[nodiscard]] bool dead_letter() const noexcept;
   [[nodiscard]] bool still_valid() const noexcept;
 
+  // The topic the message came from (for a PatternSubscriber, which of its topics). Valid as long
+  // as the subscriber that received it.
+  [[nodiscard]] std::string_view topic() const noexcept { return topic_; }
+  // The publisher's properties: a view into the slot, valid as long as the payload.
+  [[nodiscard]] MessageProperties properties() const noexcept {
+    return MessageProperties(properties_);
+  }
+
   // A copy of the payload as T if the sizes match.
   template <typename T>
   requires std::is_trivially_copyable_v<T>
@@ -62,14 +72,15 @@ class Message {
   }
 
  private:
-  friend class detail::SubscriberCore;
-  friend class detail::GroupCore;
+  friend struct detail::MessageAccess;
   MessageHeader header_{};
   const std::byte* data_ = nullptr;
   const layout::SlotHeader* slot_ = nullptr;
   std::uint64_t lost_before_ = 0;
   const void* delivered_by_ = nullptr;  // the group member that must settle it
   std::uint32_t deliveries_ = 1;
+  std::string_view topic_;
+  std::span<const std::byte> properties_;
 };
 
 }  // namespace shmbus

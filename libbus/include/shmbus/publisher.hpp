@@ -7,9 +7,11 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 #include "shmbus/error.hpp"
+#include "shmbus/properties.hpp"
 #include "shmbus/topic_options.hpp"
 
 namespace shmbus {
@@ -46,7 +48,14 @@ class Loan {
   [[nodiscard]] std::span<std::byte> data() const noexcept { return {data_, capacity_}; }
   [[nodiscard]] std::uint64_t sequence() const noexcept { return sequence_; }
 
-  // Publishes the first `size` bytes written (at most the loaned size).
+  // The properties committed with the message (written after the payload's end, at the end of
+  // the slot). Set them before commit().
+  [[nodiscard]] Properties& properties() noexcept { return properties_; }
+  // Throws shmbus::Error(invalid_argument) as Properties::set does.
+  Loan& set_property(std::string_view key, std::string_view value);
+
+  // Publishes the first `size` bytes written (at most the loaned size). Status::too_large, with
+  // the loan kept, when `size` + the encoded properties exceed the slot size.
   Status commit(std::size_t size) noexcept;
   Status commit() noexcept { return commit(capacity_); }
 
@@ -58,6 +67,7 @@ class Loan {
   std::size_t capacity_ = 0;
   std::uint64_t sequence_ = 0;
   Status status_ = Status::closed;
+  Properties properties_;
 };
 
 class Publisher {
@@ -83,6 +93,17 @@ class Publisher {
   Status try_publish(const T& value) noexcept {
     return try_publish(std::span<const std::byte>(reinterpret_cast<const std::byte*>(&value),
                                                   sizeof(T)));  // NOLINT
+  }
+
+  // With properties (headers, content type, ordering key): Status::too_large when the payload and
+  // the encoded properties do not fit one slot together; nothing is published then.
+  Status publish(std::span<const std::byte> payload, const Properties& properties) noexcept;
+  Status try_publish(std::span<const std::byte> payload, const Properties& properties) noexcept;
+  template <PlainValue T>
+  Status publish(const T& value, const Properties& properties) noexcept {
+    return publish(std::span<const std::byte>(reinterpret_cast<const std::byte*>(&value),  // NOLINT
+                                              sizeof(T)),
+                   properties);
   }
 
   // Claims a slot of `size` bytes to write in place (zero copy).

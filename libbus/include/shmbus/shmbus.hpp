@@ -5,6 +5,8 @@
 #include "shmbus/error.hpp"
 #include "shmbus/group.hpp"
 #include "shmbus/message.hpp"
+#include "shmbus/pattern_subscriber.hpp"
+#include "shmbus/properties.hpp"
 #include "shmbus/publisher.hpp"
 #include "shmbus/subscriber.hpp"
 #include "shmbus/topic_options.hpp"

@@ -8,6 +8,7 @@
 
 #include "shmbus/error.hpp"
 #include "shmbus/message.hpp"
+#include "shmbus/properties.hpp"
 #include "shmbus/topic_options.hpp"
 
 namespace shmbus {
@@ -37,6 +38,9 @@ struct SubscribeOptions {
   StartPosition start = StartPosition::latest();
   WaitMode wait = WaitMode::adaptive;
   std::chrono::nanoseconds spin_time = std::chrono::microseconds(20);
+  // Only messages whose properties pass the filter are handed out; the others are skipped in
+  // shared memory (counted by filtered()). Empty: every message.
+  PropertyFilter filter{};
 };
 
 class Subscriber {
@@ -53,15 +57,17 @@ class Subscriber {
   // Busy polls (no system call) until a message comes or `timeout` passes.
   Status receive_spin(Message& out, std::chrono::nanoseconds timeout) noexcept;
 
-  // True when a try_receive would return a message now.
+  // True when a try_receive would return a message now (with a filter: when a message waits, which
+  // the filter may still skip).
   [[nodiscard]] bool ready() const noexcept;
 
   // A file descriptor that is readable while messages wait (for epoll, poll, Boost.Asio).
   // Drain with try_receive until Status::empty: that re-arms it.
   [[nodiscard]] int fd();
 
-  [[nodiscard]] std::uint64_t lost() const noexcept;  // total lost to overwrite
-  [[nodiscard]] std::uint64_t lag() const noexcept;   // messages published but not yet taken
+  [[nodiscard]] std::uint64_t lost() const noexcept;      // total lost to overwrite
+  [[nodiscard]] std::uint64_t filtered() const noexcept;  // skipped by SubscribeOptions::filter
+  [[nodiscard]] std::uint64_t lag() const noexcept;       // messages published but not yet taken
   [[nodiscard]] const std::string& topic() const noexcept;
   [[nodiscard]] TopicInfo info() const noexcept;
   [[nodiscard]] explicit operator bool() const noexcept { return core_ != nullptr; }

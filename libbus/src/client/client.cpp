@@ -4,6 +4,7 @@
 
 #include "client/client_core.hpp"
 #include "client/group_core.hpp"
+#include "client/pattern_subscriber_core.hpp"
 #include "client/publisher_core.hpp"
 #include "client/subscriber_core.hpp"
 
@@ -33,6 +34,7 @@ Publisher Client::publisher(std::string_view topic, const TopicOptions& topic_op
 
 Subscriber Client::subscriber(std::string_view topic, const SubscribeOptions& options,
                               const TopicOptions& topic_options) {
+  if (auto why = check_filter(options.filter)) throw Error(ErrorCode::invalid_argument, *why);
   auto mapped = core_->open_topic(topic, topic_options);
   return Subscriber(std::make_unique<detail::SubscriberCore>(core_, std::move(mapped), options));
 }
@@ -48,6 +50,12 @@ void Client::declare_group(std::string_view topic, std::string_view group,
                            const GroupSettings& settings, const TopicOptions& topic_options) {
   auto mapped = core_->open_topic(topic, topic_options);
   core_->declare_group(*mapped, group, settings);
+}
+
+PatternSubscriber Client::pattern_subscriber(std::string_view pattern,
+                                             const SubscribeOptions& options) {
+  return PatternSubscriber(
+      std::make_unique<detail::PatternSubscriberCore>(core_, pattern, options));
 }
 
 TopicInfo Client::open_topic(std::string_view topic, const TopicOptions& topic_options) {

@@ -78,6 +78,12 @@ void ClientCore::hello_locked(std::uint64_t resume_client_id) {
   epoch_ = body->epoch;
   daemon_version_ = body->daemon_version;
   daemon_layout_ = body->layout_version;
+  control_segment_ = std::string(protocol::view_string(body->control_segment));
+}
+
+std::string ClientCore::control_segment() const {
+  std::lock_guard lock(mutex_);
+  return control_segment_;
 }
 
 Versions ClientCore::versions() const {
@@ -102,7 +108,7 @@ protocol::Message ClientCore::call(protocol::Body request) {
 }
 
 std::shared_ptr<MappedTopic> ClientCore::open_topic(std::string_view name,
-                                                    const TopicOptions& options) {
+                                                    const TopicOptions& options, bool must_exist) {
   if (auto problem = naming::check_topic_name(name)) {
     throw Error(ErrorCode::invalid_name, *problem);
   }
@@ -114,6 +120,8 @@ std::shared_ptr<MappedTopic> ClientCore::open_topic(std::string_view name,
                                                                    ? layout::FullPolicy::block
                                                                    : layout::FullPolicy::overwrite)
                                   : protocol::kPolicyUnspecified;
+  request.flags = static_cast<std::uint32_t>(must_exist ? protocol::OpenFlags::must_exist
+                                                        : protocol::OpenFlags::none);
   const auto reply = call(request);
   const auto* body = std::get_if<protocol::TopicReply>(&reply.body);
   if (body == nullptr) {

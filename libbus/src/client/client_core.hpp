@@ -32,7 +32,12 @@ class ClientCore {
   [[nodiscard]] std::uint64_t id() const noexcept { return client_id_; }
   [[nodiscard]] Versions versions() const;
 
-  std::shared_ptr<MappedTopic> open_topic(std::string_view name, const TopicOptions& options);
+  // The control segment the daemon named in its hello reply (read-only directory for clients).
+  [[nodiscard]] std::string control_segment() const;
+
+  // `must_exist`: fail with not_found instead of creating the topic.
+  std::shared_ptr<MappedTopic> open_topic(std::string_view name, const TopicOptions& options,
+                                          bool must_exist = false);
   protocol::PublisherReply add_publisher(const MappedTopic& topic);
   protocol::SubscriberReply add_subscriber(const MappedTopic& topic, StartPosition start);
   void remove_publisher(const MappedTopic& topic, std::uint32_t index) noexcept;
@@ -59,7 +64,7 @@ class ClientCore {
 
   std::string bus_;
   std::string name_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable connected_changed_;
   ControlConnection connection_;
   bool connected_ = false;
@@ -67,6 +72,7 @@ class ClientCore {
   std::uint64_t epoch_ = 0;
   std::uint32_t daemon_version_ = 0;
   std::uint32_t daemon_layout_ = 0;
+  std::string control_segment_;
   std::map<std::pair<std::uint32_t, std::uint32_t>, std::weak_ptr<MappedTopic>> topics_;
   std::vector<Registration> registrations_;
   int shutdown_fd_ = -1;

@@ -7,6 +7,7 @@
 #include "client/blocking_wait.hpp"
 #include "client/client_core.hpp"
 #include "client/group_core.hpp"
+#include "client/message_access.hpp"
 #include "client/publisher_core.hpp"
 #include "layout/fixed_string.hpp"
 
@@ -77,12 +78,7 @@ Status GroupCore::try_receive(Message& out) noexcept {
     reader_.finish(delivery.read.header.sequence, outcome);
     if (outcome == group::Outcome::requeued) return Status::empty;  // try again later
   }
-  out.header_ = delivery.read.header;
-  out.data_ = delivery.read.data;
-  out.slot_ = delivery.read.slot;
-  out.lost_before_ = 0;
-  out.delivered_by_ = this;
-  out.deliveries_ = delivery.deliveries;
+  MessageAccess::fill_delivery(out, delivery.read, *topic_, this, delivery.deliveries);
   return Status::ok;
 }
 
@@ -96,12 +92,12 @@ Status GroupCore::receive(Message& out, std::chrono::nanoseconds timeout) noexce
 }
 
 Status GroupCore::settle(const Message& message, group::Outcome outcome) noexcept {
-  if (message.delivered_by_ != this) return Status::not_held;
+  if (MessageAccess::delivered_by(message) != this) return Status::not_held;
   return reader_.finish(message.sequence(), outcome);
 }
 
 Status GroupCore::dead_letter(const Message& message) noexcept {
-  if (message.delivered_by_ != this) return Status::not_held;
+  if (MessageAccess::delivered_by(message) != this) return Status::not_held;
   const Status status = publish_dead_letter(message.header(), message.payload().data());
   if (status != Status::ok) return status;  // still held: the caller may retry or requeue
   return reader_.finish(message.sequence(), group::Outcome::dead_lettered);

@@ -38,6 +38,18 @@ Status Publisher::try_publish(std::span<const std::byte> payload) noexcept {
   return core_->publish(payload, std::chrono::nanoseconds::zero());
 }
 
+Status Publisher::publish(std::span<const std::byte> payload,
+                          const Properties& properties) noexcept {
+  if (!core_) return Status::closed;
+  return core_->publish(payload, properties, core_->options().block_timeout);
+}
+
+Status Publisher::try_publish(std::span<const std::byte> payload,
+                              const Properties& properties) noexcept {
+  if (!core_) return Status::closed;
+  return core_->publish(payload, properties, std::chrono::nanoseconds::zero());
+}
+
 Loan Publisher::loan(std::size_t size) noexcept {
   Loan loan;
   if (!core_) return loan;
@@ -75,7 +87,8 @@ Loan::Loan(Loan&& other) noexcept
       data_(std::exchange(other.data_, nullptr)),
       capacity_(std::exchange(other.capacity_, 0)),
       sequence_(other.sequence_),
-      status_(std::exchange(other.status_, Status::closed)) {}
+      status_(std::exchange(other.status_, Status::closed)),
+      properties_(std::move(other.properties_)) {}
 
 Loan& Loan::operator=(Loan&& other) noexcept {
   if (this != &other) {
@@ -85,6 +98,7 @@ Loan& Loan::operator=(Loan&& other) noexcept {
     capacity_ = std::exchange(other.capacity_, 0);
     sequence_ = other.sequence_;
     status_ = std::exchange(other.status_, Status::closed);
+    properties_ = std::move(other.properties_);
   }
   return *this;
 }
@@ -100,10 +114,26 @@ void Loan::release() noexcept {
   capacity_ = 0;
 }
 
+Loan& Loan::set_property(std::string_view key, std::string_view value) {
+  properties_.set(key, value);
+  return *this;
+}
+
 Status Loan::commit(std::size_t size) noexcept {
   if (core_ == nullptr) return Status::closed;
   if (size > capacity_) return Status::too_large;
-  core_->writer().commit(sequence_, static_cast<std::uint32_t>(size), layout::kFlagNone);
+  auto& writer = core_->writer();
+  const auto encoded = properties_.encoded();
+  if (encoded.empty()) {
+    writer.commit(sequence_, static_cast<std::uint32_t>(size), layout::kFlagNone);
+  } else {
+    const std::uint32_t slot_size = writer.topic().slot_size;
+    if (encoded.size() > slot_size || size > slot_size - encoded.size()) return Status::too_large;
+    // After the payload's end: bytes of the loan past `size` are not part of the message.
+    std::memcpy(data_ + (slot_size - encoded.size()), encoded.data(), encoded.size());
+    writer.commit(sequence_, static_cast<std::uint32_t>(size), layout::kFlagNone,
+                  static_cast<std::uint32_t>(encoded.size()), properties_.key_hash());
+  }
   core_ = nullptr;
   data_ = nullptr;
   capacity_ = 0;

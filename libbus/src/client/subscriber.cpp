@@ -2,6 +2,7 @@
 
 #include "client/blocking_wait.hpp"
 #include "client/client_core.hpp"
+#include "client/message_access.hpp"
 #include "client/subscriber_core.hpp"
 #include "wait/futex.hpp"
 
@@ -19,6 +20,7 @@ SubscriberCore::SubscriberCore(std::shared_ptr<ClientCore> client,
       topic_(std::move(topic)),
       options_(options),
       index_(reply.index),
+      filtering_(!options_.filter.empty()),
       reader_(topic_->view(), &topic_->view().subscribers[reply.index], reply.start_sequence) {}
 
 SubscriberCore::~SubscriberCore() {
@@ -28,15 +30,20 @@ SubscriberCore::~SubscriberCore() {
 
 Status SubscriberCore::try_receive(Message& out) noexcept {
   ring::ReadResult result;
-  if (!reader_.poll(result)) {
-    if (notifier_) notifier_->on_empty();
-    return Status::empty;
+  for (;;) {
+    if (!reader_.poll(result)) {
+      if (notifier_) notifier_->on_empty();
+      return Status::empty;
+    }
+    // Skipped in place: the next poll moves the cursor past it, so it holds no publisher back.
+    if (filtering_ &&
+        !message::matches(options_.filter, MessageAccess::properties(result, *topic_))) {
+      ++filtered_;
+      continue;
+    }
+    MessageAccess::fill(out, result, *topic_);
+    return Status::ok;
   }
-  out.header_ = result.header;
-  out.data_ = result.data;
-  out.slot_ = result.slot;
-  out.lost_before_ = result.lost_before;
-  return Status::ok;
 }
 
 Status SubscriberCore::receive_spin(Message& out, std::chrono::nanoseconds timeout) noexcept {
@@ -92,6 +99,9 @@ int Subscriber::fd() {
 }
 std::uint64_t Subscriber::lost() const noexcept {
   return core_ ? core_->reader().lost() : 0;
+}
+std::uint64_t Subscriber::filtered() const noexcept {
+  return core_ ? core_->filtered() : 0;
 }
 std::uint64_t Subscriber::lag() const noexcept {
   if (!core_) return 0;

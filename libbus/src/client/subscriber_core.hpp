@@ -16,6 +16,7 @@ class ClientCore;
 
 class SubscriberCore {
  public:
+  // `options.filter` must have passed check_filter.
   SubscriberCore(std::shared_ptr<ClientCore> client, std::shared_ptr<MappedTopic> topic,
                  const SubscribeOptions& options);
   SubscriberCore(const SubscriberCore&) = delete;
@@ -28,7 +29,10 @@ class SubscriberCore {
   int fd();
 
   [[nodiscard]] const ring::RingReader& reader() const noexcept { return reader_; }
+  // Messages skipped because they did not pass the options' filter.
+  [[nodiscard]] std::uint64_t filtered() const noexcept { return filtered_; }
   [[nodiscard]] const MappedTopic& topic() const noexcept { return *topic_; }
+  [[nodiscard]] std::shared_ptr<const MappedTopic> mapped_topic() const noexcept { return topic_; }
   [[nodiscard]] const SubscribeOptions& options() const noexcept { return options_; }
 
  private:
@@ -39,6 +43,8 @@ class SubscriberCore {
   std::shared_ptr<MappedTopic> topic_;
   SubscribeOptions options_;
   std::uint32_t index_ = 0;
+  bool filtering_ = false;
+  std::uint64_t filtered_ = 0;
   ring::RingReader reader_;
   std::unique_ptr<Notifier> notifier_;
 };

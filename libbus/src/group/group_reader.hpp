@@ -218,6 +218,8 @@ class GroupReader {
     const auto& slot = topic_.slot(sequence);
     out.read.header =
         MessageHeader{sequence, slot.publish_time_ns, slot.publisher_id, slot.size, slot.flags};
+    out.read.properties_size = slot.properties_size;
+    out.read.key_hash = slot.key_hash;
     // acquire fence: the header fields above are read before the word is checked again.
     std::atomic_thread_fence(std::memory_order_acquire);
     const bool intact =
@@ -236,6 +238,9 @@ class GroupReader {
       if (release_bucket(group_, bucket, member_)) wake_waiters();
       advance_floor();
       return false;
+    }
+    if (out.read.properties_size > topic_.slot_size - out.read.header.size) {
+      out.read.properties_size = 0;  // would overlap the payload or leave the slot: drop them
     }
     out.read.data = topic_.payload(sequence);
     out.read.slot = &slot;

@@ -22,6 +22,9 @@ struct ReadResult {
   const std::byte* data = nullptr;
   const layout::SlotHeader* slot = nullptr;
   std::uint64_t lost_before = 0;
+  // Checked against the slot size: 0 when the slot header's value did not fit.
+  std::uint32_t properties_size = 0;
+  std::uint32_t key_hash = 0;
 };
 
 class RingReader {
@@ -40,6 +43,8 @@ class RingReader {
       if (word == layout::committed_word(c)) {
         out.header =
             MessageHeader{c, slot.publish_time_ns, slot.publisher_id, slot.size, slot.flags};
+        out.properties_size = slot.properties_size;
+        out.key_hash = slot.key_hash;
         // acquire fence: the header fields above are read before the word is checked again.
         std::atomic_thread_fence(std::memory_order_acquire);
         if (slot.word.load(std::memory_order_relaxed) != word) continue;  // overwritten meanwhile
@@ -47,6 +52,11 @@ class RingReader {
           ++corrupt_;  // a hostile or corrupted slot header: never read past the slot
           ++c;
           continue;
+        }
+        if (out.properties_size > topic_.slot_size - out.header.size) {
+          ++corrupt_;  // properties that would overlap the payload or leave the slot: drop them
+          out.properties_size = 0;
+          out.key_hash = 0;
         }
         out.data = topic_.payload(c);
         out.slot = &slot;

@@ -73,15 +73,18 @@ class RingWriter {
     return topic_.payload(sequence);
   }
 
-  void commit(std::uint64_t sequence, std::uint32_t size, std::uint32_t flags) noexcept {
+  // `properties_size` bytes of encoded properties were written at the end of the payload area
+  // (payload size + properties_size <= slot size, checked by the caller).
+  void commit(std::uint64_t sequence, std::uint32_t size, std::uint32_t flags,
+              std::uint32_t properties_size = 0, std::uint32_t key_hash = 0) noexcept {
     auto& slot = topic_.slot(sequence);
     slot.size = size;
     slot.flags = flags;
     slot.publish_time_ns = wait::monotonic_ns();
     slot.publisher_id = publisher_id_;
     slot.sequence = sequence;
-    slot.properties_size = 0;
-    slot.key_hash = 0;
+    slot.properties_size = properties_size;
+    slot.key_hash = key_hash;
     finish(slot, layout::committed_word(sequence));
     record_->published.store(++published_, std::memory_order_relaxed);
   }

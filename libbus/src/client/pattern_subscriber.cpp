@@ -1,0 +1,273 @@
+#include "shmbus/pattern_subscriber.hpp"
+
+#include <fmt/format.h>
+#include <time.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <map>
+
+#include "client/client_core.hpp"
+#include "client/pattern_subscriber_core.hpp"
+#include "layout/naming.hpp"
+#include "layout/segment_format.hpp"
+#include "wait/futex_waitv.hpp"
+
+namespace shmbus {
+namespace detail {
+namespace {
+
+// How long a sleeping pattern subscriber goes without looking at the directory: the daemon does
+// not wake anyone when it adds a topic, so this bounds how late a new topic is noticed by a
+// subscriber that sleeps. It also bounds the cost of a wake-up lost to a killed publisher.
+constexpr std::uint64_t kDirectoryPollNs = 10'000'000;
+// Without futex_waitv (more topics than it takes), sleeps are this short and re-check every topic.
+constexpr std::uint64_t kFallbackSliceNs = 1'000'000;
+constexpr std::uint64_t kRetryRefreshNs = 100'000'000;
+
+std::string terminated(const char* text, std::size_t capacity) {
+  return {text, strnlen(text, capacity)};
+}
+
+}  // namespace
+
+PatternSubscriberCore::PatternSubscriberCore(std::shared_ptr<ClientCore> client,
+                                             std::string_view pattern,
+                                             const SubscribeOptions& options)
+    : client_(std::move(client)),
+      pattern_(pattern),
+      options_(options),
+      control_(shm::Segment::open(client_->control_segment(), shm::Access::read_only)) {
+  if (auto why = check_filter(options_.filter)) throw Error(ErrorCode::invalid_argument, *why);
+  if (auto error = layout::validate_control(control_.address(), control_.size())) throw *error;
+  header_ = static_cast<const layout::ControlHeader*>(control_.address());
+  max_topics_ = header_->max_topics;
+  entries_ = layout::topic_entries(control_.address());
+  refresh();
+  initial_scan_done_ = true;
+}
+
+PatternSubscriberCore::~PatternSubscriberCore() = default;
+
+void PatternSubscriberCore::refresh() {
+  // acquire: pairs with the daemon's release increment after it rewrote an entry, so the entries
+  // read below are at least as new as this generation.
+  const std::uint64_t generation = header_->directory_generation.load(std::memory_order_acquire);
+  std::map<TopicKey, std::string> wanted;
+  for (std::uint32_t i = 0; i < max_topics_; ++i) {
+    layout::TopicEntry copy{};
+    if (!layout::read_topic_entry(entries_[i], copy)) {
+      throw Error(ErrorCode::timeout, "the topic directory kept changing while being read");
+    }
+    if (copy.state.load(std::memory_order_relaxed) !=
+        static_cast<std::uint32_t>(layout::EntryState::active)) {
+      continue;
+    }
+    std::string name = terminated(copy.name, sizeof copy.name);
+    if (naming::check_topic_name(name) || !pattern_.matches(name)) continue;
+    wanted.emplace(TopicKey{copy.topic_id, copy.generation}, std::move(name));
+  }
+  // Drop topics that left the directory (or whose index now holds another generation).
+  for (auto it = members_.begin(); it != members_.end();) {
+    if (wanted.contains({it->topic_id, it->generation})) {
+      ++it;
+      continue;
+    }
+    retired_lost_ += it->core->reader().lost();
+    retired_filtered_ += it->core->filtered();
+    retired_.push_back(it->core->mapped_topic());
+    it = members_.erase(it);
+  }
+  next_member_ = 0;
+  for (const auto& entry : wanted) {
+    const TopicKey& key = entry.first;
+    const bool attached = std::any_of(members_.begin(), members_.end(), [&](const Member& m) {
+      return m.topic_id == key.first && m.generation == key.second;
+    });
+    if (!attached && !skipped_.contains(key)) attach(key, entry.second);
+  }
+  seen_generation_ = generation;
+}
+
+void PatternSubscriberCore::attach(const TopicKey& key, const std::string& name) {
+  SubscribeOptions options = options_;
+  // A topic that appears after the subscription is read from its start: whatever was published
+  // to it before we noticed it belongs to the subscription too.
+  if (initial_scan_done_) options.start = StartPosition::earliest();
+  try {
+    auto topic = client_->open_topic(name, {}, /*must_exist=*/true);
+    if (topic->topic_id() != key.first || topic->generation() != key.second) {
+      return;  // replaced meanwhile: the directory changed again, the next refresh sees it
+    }
+    members_.push_back({key.first, key.second,
+                        std::make_unique<SubscriberCore>(client_, std::move(topic), options)});
+  } catch (const Error& e) {
+    switch (e.code()) {
+      case ErrorCode::permission_denied:
+      case ErrorCode::limit_reached:
+        skipped_.insert(key);  // not ours to read, or full: leave it out
+        return;
+      case ErrorCode::not_found:
+        return;  // removed meanwhile
+      default:
+        throw;
+    }
+  }
+}
+
+void PatternSubscriberCore::maybe_refresh() noexcept {
+  // Only a hint (refresh() re-reads it with acquire): relaxed keeps the receive path a plain load.
+  const std::uint64_t generation = header_->directory_generation.load(std::memory_order_relaxed);
+  if (generation == seen_generation_) return;
+  if (retry_at_ns_ != 0 && wait::monotonic_ns() < retry_at_ns_) return;
+  try {
+    refresh();
+    retry_at_ns_ = 0;
+  } catch (...) {
+    // The daemon is unreachable or the directory is busy: messages of attached topics keep
+    // flowing; try again shortly.
+    retry_at_ns_ = wait::monotonic_ns() + kRetryRefreshNs;
+  }
+}
+
+Status PatternSubscriberCore::poll_members(Message& out) noexcept {
+  const std::size_t count = members_.size();
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::size_t index = (next_member_ + i) % count;
+    if (members_[index].core->try_receive(out) == Status::ok) {
+      next_member_ = (index + 1) % count;
+      return Status::ok;
+    }
+  }
+  return Status::empty;
+}
+
+Status PatternSubscriberCore::try_receive(Message& out) noexcept {
+  maybe_refresh();
+  return poll_members(out);
+}
+
+Status PatternSubscriberCore::receive_spin(Message& out,
+                                           std::chrono::nanoseconds timeout) noexcept {
+  if (try_receive(out) == Status::ok) return Status::ok;
+  const std::uint64_t deadline = wait::monotonic_ns() + static_cast<std::uint64_t>(timeout.count());
+  for (std::uint32_t round = 1;; ++round) {
+    wait::cpu_relax();
+    if (try_receive(out) == Status::ok) return Status::ok;
+    if ((round & 63U) == 0 && wait::monotonic_ns() >= deadline) return Status::timeout;
+  }
+}
+
+Status PatternSubscriberCore::receive(Message& out, std::chrono::nanoseconds timeout) noexcept {
+  if (try_receive(out) == Status::ok) return Status::ok;
+  const std::uint64_t deadline =
+      wait::monotonic_ns() + static_cast<std::uint64_t>(std::max<std::int64_t>(timeout.count(), 0));
+  switch (options_.wait) {
+    case WaitMode::spin:
+      return receive_spin(out, timeout);
+    case WaitMode::adaptive:
+      if (receive_spin(out, std::min(options_.spin_time, timeout)) == Status::ok) {
+        return Status::ok;
+      }
+      break;
+    case WaitMode::block:
+      break;
+  }
+  return sleep_until_message(out, deadline);
+}
+
+// Sleeps on every attached topic's futex at once (futex_waitv), with the same handshake as a
+// single subscriber: announce in each topic's `waiters`, read each `wake_word`, re-check all
+// topics, then sleep until one word moves. The directory has no futex, so each sleep is bounded by
+// kDirectoryPollNs and followed by a look at its generation.
+Status PatternSubscriberCore::sleep_until_message(Message& out, std::uint64_t deadline) noexcept {
+  std::array<wait::FutexWaiter, wait::kMaxFutexWaiters> waiters{};
+  for (;;) {
+    maybe_refresh();
+    const std::size_t count = std::min(members_.size(), wait::kMaxFutexWaiters);
+    for (std::size_t i = 0; i < count; ++i) {
+      auto& header = *members_[i].core->reader().topic().header;
+      // seq_cst: pairs with the publishers' seq_cst commit and load of `waiters` (Dekker), as in
+      // SubscriberCore::sleep_until_message.
+      header.waiters.fetch_add(1, std::memory_order_seq_cst);
+      // acquire: pairs with the publisher's release increment of wake_word.
+      waiters[i] = {&header.wake_word, header.wake_word.load(std::memory_order_acquire)};
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // the increments precede the polls
+    const Status polled = poll_members(out);
+    const std::uint64_t now = wait::monotonic_ns();
+    if (polled != Status::ok && now < deadline) {
+      const std::uint64_t slice =
+          members_.size() > count || count == 0 ? kFallbackSliceNs : kDirectoryPollNs;
+      const std::uint64_t until = std::min(deadline, now + slice);
+      if (count > 0) {
+        wait::futex_wait_any(std::span(waiters.data(), count), until);
+      } else {
+        const timespec pause{0, static_cast<long>(until - now)};
+        nanosleep(&pause, nullptr);
+      }
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      members_[i].core->reader().topic().header->waiters.fetch_sub(1, std::memory_order_relaxed);
+    }
+    if (polled == Status::ok) return Status::ok;
+    if (now >= deadline) return Status::timeout;
+  }
+}
+
+std::vector<std::string> PatternSubscriberCore::topics() const {
+  std::vector<std::string> names;
+  names.reserve(members_.size());
+  for (const auto& member : members_)
+    names.push_back(member.core->topic().name());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::uint64_t PatternSubscriberCore::lost() const noexcept {
+  std::uint64_t total = retired_lost_;
+  for (const auto& member : members_)
+    total += member.core->reader().lost();
+  return total;
+}
+
+std::uint64_t PatternSubscriberCore::filtered() const noexcept {
+  std::uint64_t total = retired_filtered_;
+  for (const auto& member : members_)
+    total += member.core->filtered();
+  return total;
+}
+
+}  // namespace detail
+
+PatternSubscriber::PatternSubscriber(std::unique_ptr<detail::PatternSubscriberCore> core)
+    : core_(std::move(core)) {}
+PatternSubscriber::PatternSubscriber(PatternSubscriber&&) noexcept = default;
+PatternSubscriber& PatternSubscriber::operator=(PatternSubscriber&&) noexcept = default;
+PatternSubscriber::~PatternSubscriber() = default;
+
+Status PatternSubscriber::try_receive(Message& out) noexcept {
+  return core_ ? core_->try_receive(out) : Status::closed;
+}
+Status PatternSubscriber::receive(Message& out, std::chrono::nanoseconds timeout) noexcept {
+  return core_ ? core_->receive(out, timeout) : Status::closed;
+}
+Status PatternSubscriber::receive_spin(Message& out, std::chrono::nanoseconds timeout) noexcept {
+  return core_ ? core_->receive_spin(out, timeout) : Status::closed;
+}
+const std::string& PatternSubscriber::pattern() const noexcept {
+  static const std::string none;
+  return core_ ? core_->pattern() : none;
+}
+std::vector<std::string> PatternSubscriber::topics() const {
+  return core_ ? core_->topics() : std::vector<std::string>{};
+}
+std::uint64_t PatternSubscriber::lost() const noexcept {
+  return core_ ? core_->lost() : 0;
+}
+std::uint64_t PatternSubscriber::filtered() const noexcept {
+  return core_ ? core_->filtered() : 0;
+}
+
+}  // namespace shmbus

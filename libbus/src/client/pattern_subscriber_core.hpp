@@ -1,0 +1,77 @@
+// What a PatternSubscriber holds: the bus's directory mapped read-only, and one SubscriberCore per
+// matching topic, kept in step with the directory through its generation counter.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "client/subscriber_core.hpp"
+#include "layout/shm_layout.hpp"
+#include "routing/topic_pattern.hpp"
+#include "shm/segment.hpp"
+#include "shmbus/subscriber.hpp"
+
+namespace shmbus::detail {
+
+class ClientCore;
+
+class PatternSubscriberCore {
+ public:
+  // Throws shmbus::Error: invalid_name for a bad pattern, invalid_argument for a bad filter, and
+  // what mapping the directory or attaching to a matching topic reported.
+  PatternSubscriberCore(std::shared_ptr<ClientCore> client, std::string_view pattern,
+                        const SubscribeOptions& options);
+  PatternSubscriberCore(const PatternSubscriberCore&) = delete;
+  PatternSubscriberCore& operator=(const PatternSubscriberCore&) = delete;
+  ~PatternSubscriberCore();
+
+  Status try_receive(Message& out) noexcept;
+  Status receive(Message& out, std::chrono::nanoseconds timeout) noexcept;
+  Status receive_spin(Message& out, std::chrono::nanoseconds timeout) noexcept;
+
+  [[nodiscard]] const std::string& pattern() const noexcept { return pattern_.text(); }
+  [[nodiscard]] std::vector<std::string> topics() const;
+  [[nodiscard]] std::uint64_t lost() const noexcept;
+  [[nodiscard]] std::uint64_t filtered() const noexcept;
+
+ private:
+  struct Member {
+    std::uint32_t topic_id;
+    std::uint32_t generation;
+    std::unique_ptr<SubscriberCore> core;
+  };
+  using TopicKey = std::pair<std::uint32_t, std::uint32_t>;  // topic id, generation
+
+  // Re-reads the directory when its generation moved: attaches new matches, drops removed topics.
+  void maybe_refresh() noexcept;
+  void refresh();
+  void attach(const TopicKey& key, const std::string& name);
+  Status poll_members(Message& out) noexcept;
+  Status sleep_until_message(Message& out, std::uint64_t deadline) noexcept;
+
+  std::shared_ptr<ClientCore> client_;
+  routing::TopicPattern pattern_;
+  SubscribeOptions options_;
+  shm::Segment control_;
+  const layout::ControlHeader* header_ = nullptr;
+  const layout::TopicEntry* entries_ = nullptr;
+  std::uint32_t max_topics_ = 0;
+  std::uint64_t seen_generation_ = 0;
+  std::uint64_t retry_at_ns_ = 0;  // after a failed refresh: when to try again
+  bool initial_scan_done_ = false;
+  std::vector<Member> members_;
+  std::size_t next_member_ = 0;  // round robin: the member polled first on the next receive
+  std::set<TopicKey> skipped_;   // matching topics this client may not subscribe to
+  // Mappings of dropped topics, kept so that Message::topic() of a message taken from them stays
+  // valid as long as this subscriber (topics are rarely removed).
+  std::vector<std::shared_ptr<const MappedTopic>> retired_;
+  std::uint64_t retired_lost_ = 0;
+  std::uint64_t retired_filtered_ = 0;
+};
+
+}  // namespace shmbus::detail
