@@ -107,6 +107,27 @@ if "$SHMBUS" pub --bus "$BUS" cli.tiny --slot-size 64 --prop "big=$(printf '%060
   2>"$tmp/err"; then fail "oversize properties"; fi
 grep -q "exceed topic cli.tiny's slot size of 64" "$tmp/err" || fail "oversize: $(cat "$tmp/err")"
 
+# Groups: a declared group keeps work published before any member; two members share it, each
+# message printed (and acked) by exactly one; ls shows the group's counters.
+"$SHMBUS" group declare --bus "$BUS" cli.jobs workers --max-deliveries 3 | grep -q "is declared" \
+  || fail "group declare"
+for i in 1 2 3 4 5 6; do "$SHMBUS" pub --bus "$BUS" cli.jobs "job-$i"; done
+"$SHMBUS" sub --bus "$BUS" cli.jobs --group workers --count 3 --format json >"$tmp/g1"
+"$SHMBUS" sub --bus "$BUS" cli.jobs --group workers --count 3 >"$tmp/g2"
+[ "$(grep -c '"deliveries":1' "$tmp/g1")" -eq 3 ] || fail "group json: $(cat "$tmp/g1")"
+grep -q '"redelivered":false' "$tmp/g1" || fail "group json redelivered: $(cat "$tmp/g1")"
+[ "$( (grep -o 'job-[0-9]' "$tmp/g1"; cat "$tmp/g2") | sort | tr '\n' ' ')" = \
+  "job-1 job-2 job-3 job-4 job-5 job-6 " ] || fail "group split: $(cat "$tmp/g1" "$tmp/g2")"
+"$SHMBUS" ls --bus "$BUS" --json >"$tmp/ls"
+grep -q '"name":"workers","declared":true.*"depth":0,"in_flight":0,"acked":6' "$tmp/ls" \
+  || fail "ls group: $(cat "$tmp/ls")"
+"$SHMBUS" ls --bus "$BUS" | grep -q "group workers (declared): members 0  depth 0" \
+  || fail "ls group text"
+if "$SHMBUS" sub --bus "$BUS" cli.jobs --group 'bad name' --timeout 1 2>"$tmp/err"; then
+  fail "bad group name accepted"
+fi
+grep -q "group name 'bad name'" "$tmp/err" || fail "bad group message: $(cat "$tmp/err")"
+
 # perf between real processes: every round trip and every streamed message is counted.
 "$SHMBUS" perf latency --bus "$BUS" --count 2000 --warmup 100 --json >"$tmp/lat"
 grep -q '"mode":"latency".*"samples":2000}' "$tmp/lat" || fail "perf latency: $(cat "$tmp/lat")"

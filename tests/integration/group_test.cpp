@@ -330,7 +330,7 @@ TEST_F(Groups, DeadLetterAfterMaxDeliveriesAndOnRequest) {
   EXPECT_EQ(member.dead_letter_topic(), topic + ".dlq");
   auto dead = client.subscriber(topic + ".dlq");
   auto publisher = client.publisher(topic);
-  ASSERT_EQ(publisher.publish(std::uint64_t{41}), Status::ok);
+  ASSERT_EQ(publisher.publish(std::uint64_t{41}, Properties().set("origin", "test")), Status::ok);
   ASSERT_EQ(publisher.publish(std::uint64_t{42}), Status::ok);
 
   Message message;
@@ -351,9 +351,14 @@ TEST_F(Groups, DeadLetterAfterMaxDeliveriesAndOnRequest) {
   ASSERT_EQ(dead.receive(letter, 5s), Status::ok);
   EXPECT_EQ(letter.as<std::uint64_t>(), 41U);
   EXPECT_TRUE(letter.dead_letter());
+  EXPECT_EQ(letter.properties().get(kDeathReasonProperty), "max-deliveries");
+  EXPECT_EQ(letter.properties().get(kOriginalTopicProperty), topic);
+  EXPECT_EQ(letter.properties().get(kDeliveriesProperty), "2");
+  EXPECT_EQ(letter.properties().get("origin"), "test");
   ASSERT_EQ(dead.receive(letter, 5s), Status::ok);
   EXPECT_EQ(letter.as<std::uint64_t>(), 42U);
   EXPECT_TRUE(letter.dead_letter());
+  EXPECT_EQ(letter.properties().get(kDeathReasonProperty), "nack");
   EXPECT_EQ(member.try_receive(message), Status::empty);
 
   TopicWatch watch(bus_, topic);

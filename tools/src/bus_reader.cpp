@@ -1,5 +1,7 @@
 #include "bus_reader.hpp"
 
+#include "layout/fixed_string.hpp"
+
 #include <fmt/format.h>
 #include <signal.h>
 
@@ -74,12 +76,45 @@ void read_topic_counters(const std::string& bus, TopicSnapshot& topic) {
       SubscriberSnapshot subscriber;
       subscriber.index = i;
       subscriber.owner_client_id = record.owner_client_id.load(std::memory_order_relaxed);
+      if (subscriber.owner_client_id == layout::kGroupCursorOwner) continue;  // a group's floor
       subscriber.cursor = record.cursor.load(std::memory_order_relaxed);
       subscriber.lost = record.lost.load(std::memory_order_relaxed);
       subscriber.lag =
           topic.published > subscriber.cursor ? topic.published - subscriber.cursor : 0;
       topic.lost_total += subscriber.lost;
       topic.subscribers.push_back(subscriber);
+    }
+    for (std::uint32_t g = 0; g < view.max_groups; ++g) {
+      const auto& record = view.groups[g];
+      // acquire: pairs with the daemon's release when it creates the group.
+      if (record.state.load(std::memory_order_acquire) !=
+          static_cast<std::uint32_t>(layout::EntryState::active)) {
+        continue;
+      }
+      GroupSnapshot group;
+      group.name = std::string(layout::terminated_view(record.name));
+      const std::uint32_t flags = record.flags.load(std::memory_order_relaxed);
+      group.declared = (flags & layout::kGroupDeclared) != 0;
+      group.key_ordered = (flags & layout::kGroupKeyOrdered) != 0;
+      group.dead_letter_topic = std::string(layout::terminated_view(record.dead_letter_topic));
+      group.members = record.member_count.load(std::memory_order_relaxed);
+      if (record.cursor_index < view.max_subscribers) {
+        const std::uint64_t floor =
+            view.subscribers[record.cursor_index].cursor.load(std::memory_order_relaxed);
+        group.depth = topic.published > floor ? topic.published - floor : 0;
+      }
+      for (std::uint32_t m = 0; m < view.max_group_members; ++m) {
+        const auto& member = view.members[std::uint64_t{g} * view.max_group_members + m];
+        if (member.state.load(std::memory_order_relaxed) ==
+            static_cast<std::uint32_t>(layout::EntryState::active)) {
+          group.in_flight += member.in_flight.load(std::memory_order_relaxed);
+        }
+      }
+      group.acked = record.acked.load(std::memory_order_relaxed);
+      group.redelivered = record.redelivered.load(std::memory_order_relaxed);
+      group.dead_lettered = record.dead_lettered.load(std::memory_order_relaxed);
+      group.lost = record.lost.load(std::memory_order_relaxed);
+      topic.groups.push_back(std::move(group));
     }
   } catch (const Error& e) {
     topic.error = e.what();

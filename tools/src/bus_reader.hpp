@@ -27,6 +27,20 @@ struct SubscriberSnapshot {
   std::uint64_t lost = 0;
 };
 
+struct GroupSnapshot {
+  std::string name;
+  bool declared = false;
+  bool key_ordered = false;
+  std::string dead_letter_topic;
+  std::uint32_t members = 0;
+  std::uint64_t depth = 0;      // published but not yet acked (the unacked backlog)
+  std::uint64_t in_flight = 0;  // delivered to members, not yet settled
+  std::uint64_t acked = 0;
+  std::uint64_t redelivered = 0;
+  std::uint64_t dead_lettered = 0;
+  std::uint64_t lost = 0;
+};
+
 struct TopicSnapshot {
   std::string name;
   std::uint32_t topic_id = 0;
@@ -41,6 +55,7 @@ struct TopicSnapshot {
   std::uint64_t lost_total = 0;  // sum over the active subscribers
   std::vector<PublisherSnapshot> publishers;
   std::vector<SubscriberSnapshot> subscribers;
+  std::vector<GroupSnapshot> groups;
   // Set when the topic's segment could not be opened or failed validation; the counters are then 0.
   std::optional<std::string> error;
 };

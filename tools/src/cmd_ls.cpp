@@ -59,6 +59,23 @@ std::string to_json(const BusSnapshot& bus) {
       w.end_object();
     }
     w.end_array();
+    w.key("groups").begin_array();
+    for (const auto& g : t.groups) {
+      w.begin_object();
+      w.field("name", g.name);
+      w.field("declared", g.declared);
+      w.field("key_ordered", g.key_ordered);
+      w.field("dead_letter_topic", g.dead_letter_topic);
+      w.field("members", g.members);
+      w.field("depth", g.depth);
+      w.field("in_flight", g.in_flight);
+      w.field("acked", g.acked);
+      w.field("redelivered", g.redelivered);
+      w.field("dead_lettered", g.dead_lettered);
+      w.field("lost", g.lost);
+      w.end_object();
+    }
+    w.end_array();
     w.end_object();
   }
   w.end_array();
@@ -98,6 +115,14 @@ std::string to_text(const BusSnapshot& bus) {
     for (const auto& s : t.subscribers) {
       fmt::format_to(it, "    subscriber {:>3}  client {:>5}  cursor {:>12}  lag {:>10}  lost {}\n",
                      s.index, s.owner_client_id, s.cursor, s.lag, s.lost);
+    }
+    for (const auto& g : t.groups) {
+      fmt::format_to(it,
+                     "    group {}{}{}: members {}  depth {}  in flight {}  acked {}  "
+                     "redelivered {}  dead-lettered {} (to {})\n",
+                     g.name, g.declared ? " (declared)" : "", g.key_ordered ? " (key-ordered)" : "",
+                     g.members, g.depth, g.in_flight, g.acked, g.redelivered, g.dead_lettered,
+                     g.dead_letter_topic);
     }
   }
   fmt::format_to(it, "\nclients ({} of {}):\n", bus.clients.size(), bus.max_clients);

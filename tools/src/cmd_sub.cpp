@@ -18,6 +18,7 @@
 #include "latency_histogram.hpp"
 #include "routing/topic_pattern.hpp"
 #include "shmbus/client.hpp"
+#include "shmbus/group.hpp"
 #include "shmbus/message.hpp"
 #include "shmbus/pattern_subscriber.hpp"
 #include "shmbus/subscriber.hpp"
@@ -37,6 +38,9 @@ struct SubOptions {
   std::string wait = "adaptive";
   bool stats = false;
   bool quiet = false;
+  std::string group;  // join this shared subscription group instead of a broadcast subscription
+  bool no_ack = false;
+  std::uint32_t prefetch = 64;
   TopicShape shape;
 };
 
@@ -110,7 +114,9 @@ void append_properties(json::Writer& w, const MessageProperties& properties) {
 }
 
 // `with_topic`: text and hex lines start with the topic and a tab (a wildcard subscription).
-void append_message(std::string& out, Format format, bool with_topic, const Message& message) {
+// `group`: the JSON line says whether the message was delivered before, and how often.
+void append_message(std::string& out, Format format, bool with_topic, bool group,
+                    const Message& message) {
   if (with_topic && format != Format::json) {
     out.append(message.topic());
     out += '\t';
@@ -145,6 +151,10 @@ void append_message(std::string& out, Format format, bool with_topic, const Mess
         w.field("payload", hex);
       }
       append_properties(w, message.properties());
+      if (group) {
+        w.field("redelivered", message.redelivered());
+        w.field("deliveries", message.deliveries());
+      }
       w.end_object();
       break;
     }
@@ -207,9 +217,36 @@ PropertyFilter parse_filter(const SubOptions& options) {
   return filter;
 }
 
-// The receive loop, for a Subscriber or a PatternSubscriber.
+// A group member as a receive_loop source: a message is acked once its line is written and
+// flushed, so a consumer killed at any moment loses nothing (it is redelivered instead).
+struct GroupSource {
+  GroupConsumer& consumer;
+  bool ack;
+  Status receive(Message& message, std::chrono::nanoseconds timeout) {
+    return consumer.receive(message, timeout);
+  }
+  void settle(const Message& message) const {
+    if (!ack) return;  // left to the group's ack timeout
+    const Status status = consumer.ack(message);
+    if (status != Status::ok) {
+      print_error(fmt::format("ack of message {} of topic {}: {}", message.sequence(),
+                              consumer.topic(), to_string(status)));
+    }
+  }
+  [[nodiscard]] std::uint64_t lost() const { return 0; }
+  [[nodiscard]] std::uint64_t filtered() const { return 0; }
+};
+
+template <typename Source>
+void settle(Source& /*subscriber*/, const Message& /*message*/) {}
+void settle(GroupSource& source, const Message& message) {
+  source.settle(message);
+}
+
+// The receive loop, for a Subscriber, a PatternSubscriber or a GroupSource.
 template <typename Source>
 int receive_loop(const SubOptions& options, Format format, bool wildcard, Source& subscriber) {
+  const bool group = !options.group.empty();
   // The loop wakes at least this often to notice a stop signal.
   constexpr std::uint64_t kSliceNs = 100'000'000;
   const auto idle_ns = static_cast<std::uint64_t>(options.idle_timeout * 1e9);
@@ -240,7 +277,7 @@ int receive_loop(const SubOptions& options, Format format, bool wildcard, Source
     if (options.stats) latency->record(now > published ? now - published : 0);
     if (!options.quiet) {
       line.clear();
-      append_message(line, format, wildcard, message);
+      append_message(line, format, wildcard, group, message);
       // Checked after copying out: an overwrite topic may have reused the slot meanwhile.
       if (message.still_valid()) {
         std::fwrite(line.data(), 1, line.size(), stdout);
@@ -249,6 +286,7 @@ int receive_loop(const SubOptions& options, Format format, bool wildcard, Source
         ++totals.torn;
       }
     }
+    settle(subscriber, message);
     ++totals.received;
     if (options.count > 0 && totals.received >= options.count) break;
   }
@@ -283,6 +321,16 @@ int run_sub(const SubOptions& options) {
   install_stop_handlers();
 
   Client client(ClientOptions{options.bus, "shmbus-sub"});
+  if (!options.group.empty()) {
+    if (wildcard) throw Error(ErrorCode::invalid_argument, "--group needs a topic, not a pattern");
+    GroupOptions group_options;
+    group_options.prefetch = options.prefetch;
+    group_options.wait = subscribe_options.wait;
+    auto consumer = client.join_group(options.topic, options.group, group_options,
+                                      to_topic_options(options.shape));
+    GroupSource source{consumer, !options.no_ack};
+    return receive_loop(options, format, false, source);
+  }
   if (wildcard) {
     auto subscriber = client.pattern_subscriber(options.topic, subscribe_options);
     return receive_loop(options, format, true, subscriber);
@@ -323,6 +371,16 @@ Command add_sub(CLI::App& app) {
   command->add_flag("--stats", options->stats,
                     "At exit, print count, lost and latency percentiles (publish to receive)");
   command->add_flag("-q,--quiet", options->quiet, "Print no messages (use with --stats)");
+  command->add_option("--group", options->group,
+                      "Join shared subscription group G: each message goes to one member; it is "
+                      "acked once its line is written");
+  command->add_flag("--no-ack", options->no_ack,
+                    "With --group: never ack (the group's ack timeout redelivers)");
+  command
+      ->add_option("--prefetch", options->prefetch,
+                   "With --group: most messages held unacked at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65535));
   add_topic_shape_options(*command, options->shape);
   return [options] { return run_sub(*options); };
 }

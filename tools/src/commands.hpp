@@ -10,6 +10,7 @@ namespace shmbus::cli {
 
 using Command = std::function<int()>;
 
+Command add_group(CLI::App& app);
 Command add_ls(CLI::App& app);
 Command add_perf(CLI::App& app);
 Command add_pub(CLI::App& app);

@@ -14,11 +14,9 @@ int main(int argc, char** argv) {
   CLI::App app{"shmbus: inspect a shared-memory message bus, publish and receive messages",
                "shmbus"};
   app.require_subcommand(1);
-  const std::vector<std::pair<const char*, Command>> commands{{"ls", add_ls(app)},
-                                                              {"perf", add_perf(app)},
-                                                              {"pub", add_pub(app)},
-                                                              {"sub", add_sub(app)},
-                                                              {"version", add_version(app)}};
+  const std::vector<std::pair<const char*, Command>> commands{
+      {"group", add_group(app)}, {"ls", add_ls(app)},   {"perf", add_perf(app)},
+      {"pub", add_pub(app)},     {"sub", add_sub(app)}, {"version", add_version(app)}};
 
   try {
     app.parse(argc, argv);

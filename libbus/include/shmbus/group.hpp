@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "shmbus/error.hpp"
 #include "shmbus/message.hpp"
@@ -23,6 +24,11 @@ namespace shmbus {
 namespace detail {
 class GroupCore;
 }
+
+// Properties a dead letter carries besides the original message's own.
+inline constexpr std::string_view kDeathReasonProperty = "x-death-reason";  // max-deliveries, nack
+inline constexpr std::string_view kOriginalTopicProperty = "x-original-topic";
+inline constexpr std::string_view kDeliveriesProperty = "x-deliveries";
 
 // How a group behaves. Applied by whoever creates the group (its first member, a declare_group
 // call, or the daemon's config); an existing group keeps its settings.

@@ -70,16 +70,15 @@ Status GroupCore::try_receive(Message& out) noexcept {
       if (notifier_) notifier_->on_empty();
       return Status::empty;
     }
-    if (!delivery.dead_letter) break;
+    MessageAccess::fill_delivery(out, delivery.read, *topic_, this, delivery.deliveries);
+    if (!delivery.dead_letter) return Status::ok;
     // Delivered max_deliveries times already: it goes to the dead-letter topic, not to us.
-    const auto outcome = publish_dead_letter(delivery.read.header, delivery.read.data) == Status::ok
+    const auto outcome = publish_dead_letter(out, "max-deliveries") == Status::ok
                              ? group::Outcome::dead_lettered
                              : group::Outcome::requeued;
     reader_.finish(delivery.read.header.sequence, outcome);
     if (outcome == group::Outcome::requeued) return Status::empty;  // try again later
   }
-  MessageAccess::fill_delivery(out, delivery.read, *topic_, this, delivery.deliveries);
-  return Status::ok;
 }
 
 Status GroupCore::receive_spin(Message& out, std::chrono::nanoseconds timeout) noexcept {
@@ -98,21 +97,35 @@ Status GroupCore::settle(const Message& message, group::Outcome outcome) noexcep
 
 Status GroupCore::dead_letter(const Message& message) noexcept {
   if (MessageAccess::delivered_by(message) != this) return Status::not_held;
-  const Status status = publish_dead_letter(message.header(), message.payload().data());
+  const Status status = publish_dead_letter(message, "nack");
   if (status != Status::ok) return status;  // still held: the caller may retry or requeue
   return reader_.finish(message.sequence(), group::Outcome::dead_lettered);
 }
 
-Status GroupCore::publish_dead_letter(const MessageHeader& header,
-                                      const std::byte* payload) noexcept {
-  auto& writer = dead_letter_publisher_->writer();
-  std::uint64_t sequence = 0;
-  const Status status = writer.claim(sequence, options_.dead_letter_timeout);
-  if (status != Status::ok) return status;
-  std::byte* destination = writer.begin_write(sequence);
-  if (header.size != 0) std::memcpy(destination, payload, header.size);
-  writer.commit(sequence, header.size, header.flags | layout::kFlagDeadLetter);
-  return Status::ok;
+Status GroupCore::publish_dead_letter(const Message& message, std::string_view reason) noexcept {
+  // Off the hot path: building the properties may allocate.
+  Properties properties;
+  try {
+    try {
+      for (const Property& property : message.properties())
+        properties.set(property.key, property.value);
+    } catch (const Error&) {
+      properties.clear();  // the originals leave no room for the reason: keep the reason
+    }
+    properties.set(kDeathReasonProperty, reason);
+    properties.set(kOriginalTopicProperty, topic_->name());
+    properties.set(kDeliveriesProperty, std::to_string(message.deliveries()));
+  } catch (const std::exception&) {
+    properties.clear();
+  }
+  const std::uint32_t flags = message.header().flags | layout::kFlagDeadLetter;
+  Status status = dead_letter_publisher_->publish(message.payload(), properties,
+                                                  options_.dead_letter_timeout, flags);
+  if (status == Status::too_large) {  // payload and reason do not fit one slot together
+    status = dead_letter_publisher_->publish(message.payload(), Properties{},
+                                             options_.dead_letter_timeout, flags);
+  }
+  return status;
 }
 
 int GroupCore::fd() {

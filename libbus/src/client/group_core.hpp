@@ -38,8 +38,8 @@ class GroupCore {
   [[nodiscard]] const std::string& dead_letter_topic() const noexcept { return dead_letter_; }
 
  private:
-  // Puts a copy of the message on the dead-letter topic.
-  Status publish_dead_letter(const MessageHeader& header, const std::byte* payload) noexcept;
+  // Puts a copy of the message, with its properties and the reason, on the dead-letter topic.
+  Status publish_dead_letter(const Message& message, std::string_view reason) noexcept;
 
   std::shared_ptr<ClientCore> client_;
   std::shared_ptr<MappedTopic> topic_;

@@ -32,9 +32,7 @@ struct MessageAccess {
     out.delivered_by_ = member;
     out.deliveries_ = deliveries;
   }
-  static const void* delivered_by(const Message& message) noexcept {
-    return message.delivered_by_;
-  }
+  static const void* delivered_by(const Message& message) noexcept { return message.delivered_by_; }
 
   // The encoded properties of a ring read, for filters evaluated before a Message is filled.
   static std::span<const std::byte> properties(const ring::ReadResult& read,

@@ -38,9 +38,10 @@ class PublisherCore {
   // Publishing with properties: they go to the end of the slot, after a check that payload and
   // properties fit it together. Empty properties take the path above.
   Status publish(std::span<const std::byte> payload, const Properties& properties,
-                 std::chrono::nanoseconds timeout) noexcept {
+                 std::chrono::nanoseconds timeout,
+                 std::uint32_t flags = layout::kFlagNone) noexcept {
     const auto encoded = properties.encoded();
-    if (encoded.empty()) return publish(payload, timeout);
+    if (encoded.empty() && flags == layout::kFlagNone) return publish(payload, timeout);
     const std::uint32_t slot_size = writer_.topic().slot_size;
     if (encoded.size() > slot_size || payload.size() > slot_size - encoded.size()) {
       return Status::too_large;
@@ -50,8 +51,10 @@ class PublisherCore {
     if (status != Status::ok) return status;
     std::byte* destination = writer_.begin_write(sequence);
     if (!payload.empty()) std::memcpy(destination, payload.data(), payload.size());
-    std::memcpy(destination + (slot_size - encoded.size()), encoded.data(), encoded.size());
-    writer_.commit(sequence, static_cast<std::uint32_t>(payload.size()), layout::kFlagNone,
+    if (!encoded.empty()) {
+      std::memcpy(destination + (slot_size - encoded.size()), encoded.data(), encoded.size());
+    }
+    writer_.commit(sequence, static_cast<std::uint32_t>(payload.size()), flags,
                    static_cast<std::uint32_t>(encoded.size()), properties.key_hash());
     return Status::ok;
   }
