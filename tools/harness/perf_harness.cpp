@@ -1,5 +1,6 @@
 #include "perf_harness.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sched.h>
 #include <signal.h>
@@ -157,7 +158,7 @@ void pin_to(int cpu) {
   }
 }
 
-ChildProcess::ChildProcess(std::vector<std::string> args, std::string path) {
+ChildProcess::ChildProcess(std::vector<std::string> args, std::string path, std::string log) {
   std::vector<char*> argv;
   argv.reserve(args.size() + 1);
   for (auto& arg : args)
@@ -172,6 +173,13 @@ ChildProcess::ChildProcess(std::vector<std::string> args, std::string path) {
     // A child left spinning on a busy-poll receiver would burn a core forever.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(kExitFailure);
+    if (!log.empty()) {
+      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+      if (fd >= 0) {
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+      }
+    }
     execv(path.c_str(), argv.data());
     _exit(127);
   }

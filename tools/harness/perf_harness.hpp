@@ -89,7 +89,8 @@ void pin_to(int cpu);
 class ChildProcess {
  public:
   ChildProcess() = default;
-  explicit ChildProcess(std::vector<std::string> args, std::string path = {});
+  // `log`: a file that takes its stdout and stderr (empty: inherit ours).
+  explicit ChildProcess(std::vector<std::string> args, std::string path = {}, std::string log = {});
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&& other) noexcept;
   ChildProcess(const ChildProcess&) = delete;
