@@ -23,7 +23,8 @@ class Socket {
     const int hwm = static_cast<int>(std::clamp<std::uint64_t>((256ULL << 20) / size, 8, 1000));
     zmq_setsockopt(socket_, ZMQ_SNDHWM, &hwm, sizeof(hwm));
     zmq_setsockopt(socket_, ZMQ_RCVHWM, &hwm, sizeof(hwm));
-    const int linger = 0;
+    // A sender closing its socket must not drop the messages still queued to the receiver.
+    const int linger = 10'000;
     zmq_setsockopt(socket_, ZMQ_LINGER, &linger, sizeof(linger));
     path_ = fmt::format("/tmp/shmbus-peer.zmq.{}", id);
     const std::string endpoint = "ipc://" + path_;
