@@ -4,12 +4,14 @@
 #include <benchmark/benchmark.h>
 
 #include <array>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
 
 #include "ring/heap_topic.hpp"
+#include "wait/futex.hpp"
 
 namespace {
 
@@ -127,14 +129,54 @@ void BM_PublishFanout(benchmark::State& state) {
 }
 BENCHMARK(BM_PublishFanout)->Arg(0)->Arg(1)->Arg(2)->Arg(4);
 
+// The parts of a publish that a bare SPSC ring does not have, one at a time: they explain the gap
+// between BM_ClaimCommit and a ring's plain release store.
+void BM_PartClockRead(benchmark::State& state) {
+  for (auto _ : state)
+    benchmark::DoNotOptimize(shmbus::wait::monotonic_ns());
+}
+BENCHMARK(BM_PartClockRead);
+
+void BM_PartClaimCas(benchmark::State& state) {
+  alignas(64) std::atomic<std::uint64_t> counter{0};
+  std::uint64_t expected = 0;
+  for (auto _ : state) {
+    // release, as the claim: nothing pairs with it here, the cost is the locked instruction.
+    counter.compare_exchange_weak(expected, expected + 1, std::memory_order_release,
+                                  std::memory_order_relaxed);
+  }
+}
+BENCHMARK(BM_PartClaimCas);
+
+void BM_PartSeqCstCommit(benchmark::State& state) {
+  alignas(64) std::atomic<std::uint64_t> word{0};
+  std::uint64_t value = 0;
+  for (auto _ : state) {
+    // seq_cst, as the commit (an xchg on x86); nothing pairs with it here.
+    word.store(++value, std::memory_order_seq_cst);
+  }
+}
+BENCHMARK(BM_PartSeqCstCommit);
+
+void BM_PartReleaseStore(benchmark::State& state) {
+  alignas(64) std::atomic<std::uint64_t> word{0};
+  std::uint64_t value = 0;
+  for (auto _ : state) {
+    // release, as the bare ring's publish (a plain mov on x86); nothing pairs with it here.
+    word.store(++value, std::memory_order_release);
+    benchmark::ClobberMemory();
+  }
+}
+BENCHMARK(BM_PartReleaseStore);
+
 // memcpy of one payload per iteration from a source buffer into successive slots of a ring laid
-// out as a topic of that size (1024 slots, at most 256 MiB; payload 64 bytes into its slot):
+// out as a perf topic of that size (1024 slots, at most 16 MiB; payload 64 bytes into its slot):
 // the bandwidth a copy-publish of that size is held against, with the same working set.
 void BM_Memcpy(benchmark::State& state) {
   const auto size = static_cast<std::size_t>(state.range(0));
   const std::size_t stride = shmbus::layout::slot_stride_for(static_cast<std::uint32_t>(size));
   std::size_t slots = 1024;
-  while (slots > 8 && slots * stride > (256U << 20))
+  while (slots > 8 && slots * stride > (16U << 20))
     slots /= 2;
   struct Free {
     void operator()(std::byte* p) const { std::free(p); }

@@ -126,7 +126,7 @@ std::uint64_t count_for(const Options& options, std::uint32_t size) {
 std::uint32_t slot_count_for(std::uint32_t size) {
   const std::uint64_t stride = (size + 64 + 63) / 64 * 64;
   std::uint32_t slots = 1024;
-  while (slots > 8 && slots * stride > (256ULL << 20))
+  while (slots > 8 && slots * stride > (16ULL << 20))
     slots /= 2;
   return slots;
 }

@@ -69,7 +69,7 @@ struct Case {
 void add_options(CLI::App& command, Options& options, std::vector<std::string> waits);
 
 // Slots per ring for a payload size, the same for shmbus and the bare ring: up to 1024, within
-// 256 MiB, at least 8.
+// 16 MiB (a ring that fits the last-level cache, as a pool of reused chunks does), at least 8.
 std::uint32_t slot_count_for(std::uint32_t size);
 
 // Parses --sizes; throws std::invalid_argument with a message on a bad list.
