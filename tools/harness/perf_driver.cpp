@@ -34,9 +34,11 @@ Received receive_watched(Receiver& rx, std::span<const std::byte>& message, Peer
   for (;;) {
     const Received got = rx.receive(message, kPollSlice);
     if (got != Received::empty) return got;
-    if ((peer.child != nullptr && !peer.child->alive()) || now_ns() >= deadline) {
-      return Received::empty;
+    if (peer.child != nullptr && !peer.child->alive()) {
+      // What it sent before exiting may still be in flight (a peer's I/O thread): one more slice.
+      return rx.receive(message, kPollSlice);
     }
+    if (now_ns() >= deadline) return Received::empty;
   }
 }
 
