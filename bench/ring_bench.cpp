@@ -3,9 +3,15 @@
 // `shmbus perf`; these isolate the cost of each step.
 #include <benchmark/benchmark.h>
 
+#include <array>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <vector>
 
 #include "ring/heap_topic.hpp"
+#include "wait/futex.hpp"
 
 namespace {
 
@@ -91,6 +97,105 @@ void BM_PublishWithSleeperWake(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_PublishWithSleeperWake);
+
+// Copy-publish of 64 bytes with K gating subscribers attached, none of them asleep: what fan-out
+// to K costs the publisher. The readers drain every 512 messages, outside the timed region, so
+// the ring never fills; the gate refresh (once per free lap) is the only step that reads them.
+void BM_PublishFanout(benchmark::State& state) {
+  const auto subscribers = static_cast<std::size_t>(state.range(0));
+  TestTopic topic(64, 1024, FullPolicy::block, 8, 8);
+  auto writer = topic.writer();
+  std::vector<std::unique_ptr<shmbus::ring::RingReader>> readers;
+  for (std::size_t i = 0; i < subscribers; ++i)
+    readers.push_back(topic.reader());
+  std::array<std::byte, 64> payload{};
+  shmbus::ring::ReadResult result;
+  std::uint64_t published = 0;
+  for (auto _ : state) {
+    std::uint64_t sequence = 0;
+    if (writer.claim(sequence, {}) != Status::ok) state.SkipWithError("claim failed");
+    std::memcpy(writer.begin_write(sequence), payload.data(), payload.size());
+    writer.commit(sequence, payload.size(), 0);
+    if ((++published & 511U) == 0) {
+      state.PauseTiming();
+      for (auto& reader : readers) {
+        while (reader->poll(result)) {
+        }
+      }
+      state.ResumeTiming();
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_PublishFanout)->Arg(0)->Arg(1)->Arg(2)->Arg(4);
+
+// The parts of a publish that a bare SPSC ring does not have, one at a time: they explain the gap
+// between BM_ClaimCommit and a ring's plain release store.
+void BM_PartClockRead(benchmark::State& state) {
+  for (auto _ : state)
+    benchmark::DoNotOptimize(shmbus::wait::monotonic_ns());
+}
+BENCHMARK(BM_PartClockRead);
+
+void BM_PartClaimCas(benchmark::State& state) {
+  alignas(64) std::atomic<std::uint64_t> counter{0};
+  std::uint64_t expected = 0;
+  for (auto _ : state) {
+    // release, as the claim: nothing pairs with it here, the cost is the locked instruction.
+    counter.compare_exchange_weak(expected, expected + 1, std::memory_order_release,
+                                  std::memory_order_relaxed);
+  }
+}
+BENCHMARK(BM_PartClaimCas);
+
+void BM_PartSeqCstCommit(benchmark::State& state) {
+  alignas(64) std::atomic<std::uint64_t> word{0};
+  std::uint64_t value = 0;
+  for (auto _ : state) {
+    // seq_cst, as the commit (an xchg on x86); nothing pairs with it here.
+    word.store(++value, std::memory_order_seq_cst);
+  }
+}
+BENCHMARK(BM_PartSeqCstCommit);
+
+void BM_PartReleaseStore(benchmark::State& state) {
+  alignas(64) std::atomic<std::uint64_t> word{0};
+  std::uint64_t value = 0;
+  for (auto _ : state) {
+    // release, as the bare ring's publish (a plain mov on x86); nothing pairs with it here.
+    word.store(++value, std::memory_order_release);
+    benchmark::ClobberMemory();
+  }
+}
+BENCHMARK(BM_PartReleaseStore);
+
+// memcpy of one payload per iteration from a source buffer into successive slots of a ring laid
+// out as a perf topic of that size (1024 slots, at most 16 MiB; payload 64 bytes into its slot):
+// the bandwidth a copy-publish of that size is held against, with the same working set.
+void BM_Memcpy(benchmark::State& state) {
+  const auto size = static_cast<std::size_t>(state.range(0));
+  const std::size_t stride = shmbus::layout::slot_stride_for(static_cast<std::uint32_t>(size));
+  std::size_t slots = 1024;
+  while (slots > 8 && slots * stride > (16U << 20))
+    slots /= 2;
+  struct Free {
+    void operator()(std::byte* p) const { std::free(p); }
+  };
+  const std::unique_ptr<std::byte, Free> source(
+      static_cast<std::byte*>(std::aligned_alloc(4096, stride)));
+  const std::unique_ptr<std::byte, Free> ring(
+      static_cast<std::byte*>(std::aligned_alloc(4096, slots * stride)));
+  std::memset(source.get(), 1, stride);
+  std::memset(ring.get(), 0, slots * stride);
+  std::size_t slot = 0;
+  for (auto _ : state) {
+    std::memcpy(ring.get() + slot * stride + 64, source.get() + 64, size);
+    slot = (slot + 1) & (slots - 1);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * size));
+}
+BENCHMARK(BM_Memcpy)->Arg(64)->Arg(64 << 10);
 
 // Several threads claiming on one overwrite topic: the cost of CAS contention on the claim line.
 // The topic and one writer per thread are made in Setup, before the threads start.

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end check of the `shmbus` command line against a real shmbusd on a bus of its own.
-#   test_cli.sh PATH/TO/shmbus PATH/TO/shmbusd
+#   test_cli.sh PATH/TO/shmbus PATH/TO/shmbusd [PATH/TO/shmbus_perf_peers]
 set -euo pipefail
 SHMBUS=$1
 SHMBUSD=$2
+PEERS=${3:-}
 BUS="cli-test-$$"
 tmp=$(mktemp -d)
 daemon=""
@@ -135,6 +136,30 @@ grep -q '"p50_ns":[1-9]' "$tmp/lat" || fail "perf latency p50: $(cat "$tmp/lat")
 "$SHMBUS" perf throughput --bus "$BUS" --count 100000 --json >"$tmp/thr"
 grep -q '"mode":"throughput".*"samples":100000}' "$tmp/thr" || fail "perf throughput: $(cat "$tmp/thr")"
 grep -q '"msgs_per_s":[1-9]' "$tmp/thr" || fail "perf throughput rate: $(cat "$tmp/thr")"
+
+# A payload sweep with the zero-copy loan: one line per size.
+"$SHMBUS" perf latency --bus "$BUS" --sizes 8,4K --loan --count 500 --warmup 10 --json >"$tmp/loan"
+[ "$(grep -c '"samples":500,"loan":true' "$tmp/loan")" -eq 2 ] || fail "perf --loan: $(cat "$tmp/loan")"
+grep -q '"size":4096' "$tmp/loan" || fail "perf --sizes: $(cat "$tmp/loan")"
+# Fan-out: one line per subscriber process and one for the publisher.
+"$SHMBUS" perf fanout --bus "$BUS" --subscribers 2 --count 300 --wait block --json >"$tmp/fan"
+[ "$(grep -c '"mode":"fanout".*"samples":300,"subscriber":' "$tmp/fan")" -eq 3 ] ||
+  fail "perf fanout: $(cat "$tmp/fan")"
+grep -q '"subscriber":-1,"subscribers":2' "$tmp/fan" || fail "perf fanout publisher: $(cat "$tmp/fan")"
+"$SHMBUS" perf claim --bus "$BUS" --publishers 2 --count 20000 --json >"$tmp/claim"
+grep -q '"mode":"claim".*"samples":40000.*"publishers":2' "$tmp/claim" || fail "perf claim: $(cat "$tmp/claim")"
+
+# The peers run through the same harness: a Unix socket and the bare ring, and a case a peer
+# cannot run is reported, not failed.
+if [ -n "$PEERS" ]; then
+  "$PEERS" latency --system uds --wait block --sizes 64 --count 300 --warmup 10 --json >"$tmp/uds"
+  grep -q '"system":"uds","mode":"latency","wait":"block","size":64,.*"samples":300' "$tmp/uds" ||
+    fail "peers uds: $(cat "$tmp/uds")"
+  "$PEERS" throughput --system ring --sizes 64 --count 20000 --json >"$tmp/ring"
+  grep -q '"system":"ring","mode":"throughput".*"samples":20000' "$tmp/ring" || fail "peers ring: $(cat "$tmp/ring")"
+  "$PEERS" latency --system posix_mq --sizes 1M --json >"$tmp/na"
+  grep -q '"na":"above /proc/sys/fs/mqueue/msgsize_max' "$tmp/na" || fail "peers n/a: $(cat "$tmp/na")"
+fi
 
 kill -TERM "$daemon"
 wait "$daemon" || fail "shmbusd exit status"

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <limits>
 
-namespace shmbus::cli {
+namespace shmbus::perf {
 
 class LatencyHistogram {
  public:
@@ -61,4 +61,8 @@ class LatencyHistogram {
   std::uint64_t min_ = std::numeric_limits<std::uint64_t>::max();
 };
 
+}  // namespace shmbus::perf
+
+namespace shmbus::cli {
+using perf::LatencyHistogram;
 }  // namespace shmbus::cli

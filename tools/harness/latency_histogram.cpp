@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-namespace shmbus::cli {
+namespace shmbus::perf {
 
 static_assert(LatencyHistogram::bucket_of(63) == 63);
 static_assert(LatencyHistogram::bucket_of(64) == 64);
@@ -29,4 +29,4 @@ std::uint64_t LatencyHistogram::percentile(double quantile) const noexcept {
   return max_;
 }
 
-}  // namespace shmbus::cli
+}  // namespace shmbus::perf
