@@ -5,19 +5,14 @@
 //   properties_filter [BUS]
 //
 // Without shmbus::embedded, start `shmbusd --bus BUS` first.
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <memory>
 #include <string>
 
+#include "example_main.hpp"
 #include "shmbus/shmbus.hpp"
-
-#ifdef SHMBUS_EXAMPLE_EMBEDDED
-#include "shmbus/embedded_supervisor.hpp"
-#endif
 
 namespace {
 
@@ -90,17 +85,5 @@ int run(const std::string& bus) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string bus = argc > 1 ? argv[1] : "example-" + std::to_string(getpid());
-  try {
-#ifdef SHMBUS_EXAMPLE_EMBEDDED
-    std::unique_ptr<shmbus::EmbeddedSupervisor> supervisor;
-    if (!shmbus::daemon_serves(bus)) supervisor = std::make_unique<shmbus::EmbeddedSupervisor>(bus);
-#endif
-    const int code = run(bus);
-    std::printf("properties_filter: %s\n", code == 0 ? "ok" : "FAILED");
-    return code;
-  } catch (const shmbus::Error& e) {
-    std::fprintf(stderr, "properties_filter: %s\n", e.what());
-    return 1;
-  }
+  return shmbus_example::example_main(argc, argv, "properties_filter", run);
 }

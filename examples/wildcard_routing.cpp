@@ -6,22 +6,17 @@
 //
 // A publisher thread stands in for other processes: it creates the topics one after another while
 // the subscriber runs. Without shmbus::embedded, start `shmbusd --bus BUS` first.
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <map>
-#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "example_main.hpp"
 #include "shmbus/shmbus.hpp"
-
-#ifdef SHMBUS_EXAMPLE_EMBEDDED
-#include "shmbus/embedded_supervisor.hpp"
-#endif
 
 namespace {
 
@@ -74,17 +69,5 @@ int run(const std::string& bus) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string bus = argc > 1 ? argv[1] : "example-" + std::to_string(getpid());
-  try {
-#ifdef SHMBUS_EXAMPLE_EMBEDDED
-    std::unique_ptr<shmbus::EmbeddedSupervisor> supervisor;
-    if (!shmbus::daemon_serves(bus)) supervisor = std::make_unique<shmbus::EmbeddedSupervisor>(bus);
-#endif
-    const int code = run(bus);
-    std::printf("wildcard_routing: %s\n", code == 0 ? "ok" : "FAILED");
-    return code;
-  } catch (const shmbus::Error& e) {
-    std::fprintf(stderr, "wildcard_routing: %s\n", e.what());
-    return 1;
-  }
+  return shmbus_example::example_main(argc, argv, "wildcard_routing", run);
 }

@@ -8,24 +8,19 @@
 // Workers are threads here to keep the example one file; across processes it works the same way
 // (`shmbus sub example.jobs --group workers`). Without shmbus::embedded, start
 // `shmbusd --bus BUS` first.
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "example_main.hpp"
 #include "shmbus/shmbus.hpp"
-
-#ifdef SHMBUS_EXAMPLE_EMBEDDED
-#include "shmbus/embedded_supervisor.hpp"
-#endif
 
 namespace {
 
@@ -89,17 +84,5 @@ int run(const std::string& bus) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string bus = argc > 1 ? argv[1] : "example-" + std::to_string(getpid());
-  try {
-#ifdef SHMBUS_EXAMPLE_EMBEDDED
-    std::unique_ptr<shmbus::EmbeddedSupervisor> supervisor;
-    if (!shmbus::daemon_serves(bus)) supervisor = std::make_unique<shmbus::EmbeddedSupervisor>(bus);
-#endif
-    const int code = run(bus);
-    std::printf("work_queue: %s\n", code == 0 ? "ok" : "FAILED");
-    return code;
-  } catch (const shmbus::Error& e) {
-    std::fprintf(stderr, "work_queue: %s\n", e.what());
-    return 1;
-  }
+  return shmbus_example::example_main(argc, argv, "work_queue", run);
 }

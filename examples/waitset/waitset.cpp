@@ -6,21 +6,16 @@
 // A publisher thread stands in for other processes; the program exits 0 once every message of
 // both topics arrived. Without shmbus::embedded, start `shmbusd --bus BUS` first.
 #include <poll.h>
-#include <unistd.h>
 
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <memory>
 #include <string>
 #include <thread>
 
+#include "../example_main.hpp"
 #include "shmbus/shmbus.hpp"
-
-#ifdef SHMBUS_EXAMPLE_EMBEDDED
-#include "shmbus/embedded_supervisor.hpp"
-#endif
 
 namespace {
 
@@ -95,17 +90,5 @@ int run(const std::string& bus) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string bus = argc > 1 ? argv[1] : "example-" + std::to_string(getpid());
-  try {
-#ifdef SHMBUS_EXAMPLE_EMBEDDED
-    std::unique_ptr<shmbus::EmbeddedSupervisor> supervisor;
-    if (!shmbus::daemon_serves(bus)) supervisor = std::make_unique<shmbus::EmbeddedSupervisor>(bus);
-#endif
-    const int code = run(bus);
-    std::printf("waitset: %s\n", code == 0 ? "ok" : "FAILED");
-    return code;
-  } catch (const shmbus::Error& e) {
-    std::fprintf(stderr, "waitset: %s\n", e.what());
-    return 1;
-  }
+  return shmbus_example::example_main(argc, argv, "waitset", run);
 }
