@@ -2,17 +2,13 @@
 // busy-polled (atomic) or slept on with a futex that the sender always wakes (futex). The line
 // holds a turn counter and up to 56 payload bytes; the two sides strictly alternate, so a side
 // writes the line only after reading the other's message.
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
-
 #include <fmt/format.h>
 #include <atomic>
 #include <cstring>
 
 #include "peer_system.hpp"
 #include "shm_region.hpp"
+#include "wait/futex.hpp"
 
 namespace shmbus::peers {
 namespace {
@@ -25,11 +21,6 @@ struct alignas(64) Line {
   std::byte data[kPayload];
 };
 static_assert(sizeof(Line) == 64);
-
-long futex(std::atomic<std::uint32_t>& word, int op, std::uint32_t value, const timespec* timeout) {
-  return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), op, value, timeout, nullptr,
-                 0);
-}
 
 struct Shared {
   Shared(const std::string& name, bool create) : region(name, 4096, create) {}
@@ -49,7 +40,7 @@ class LineSender final : public perf::Sender {
     // release: pairs with the receiver's acquire of turn: data and size are complete.
     line.turn.store(next_, std::memory_order_release);
     next_ += 2;
-    if (wake_) futex(line.turn, FUTEX_WAKE, 1, nullptr);
+    if (wake_) wait::futex_wake(line.turn, 1);
     return true;
   }
 
@@ -69,21 +60,19 @@ class LineReceiver final : public perf::Receiver {
     // acquire: pairs with the sender's release of turn.
     bool got = line.turn.load(std::memory_order_acquire) == want_;
     if (!got && sleep_) {
-      const std::uint64_t deadline = perf::now_ns() + static_cast<std::uint64_t>(slice.count());
+      const std::uint64_t deadline =
+          wait::monotonic_ns() + static_cast<std::uint64_t>(slice.count());
       for (;;) {
         const std::uint32_t seen = line.turn.load(std::memory_order_acquire);  // as above
         if (seen == want_) {
           got = true;
           break;
         }
-        const std::uint64_t now = perf::now_ns();
+        const std::uint64_t now = wait::monotonic_ns();
         if (now >= deadline) break;
-        const std::uint64_t left = deadline - now;
-        const timespec timeout{static_cast<time_t>(left / 1'000'000'000),
-                               static_cast<long>(left % 1'000'000'000)};
         // The kernel compares turn with `seen` atomically with going to sleep: a store made
         // after our load either changes the word (no sleep) or finds us queued (woken).
-        futex(line.turn, FUTEX_WAIT, seen, &timeout);
+        wait::futex_wait(line.turn, seen, std::chrono::nanoseconds(deadline - now));
       }
     } else if (!got) {
       got = perf::spin_for(slice, [&] {

@@ -19,6 +19,7 @@
 #include "iceoryx_posh/popo/wait_set.hpp"
 #include "iceoryx_posh/runtime/posh_runtime.hpp"
 #include "peer_system.hpp"
+#include "wait/futex.hpp"
 
 namespace shmbus::peers {
 namespace {
@@ -52,9 +53,9 @@ iox::capro::ServiceDescription service(std::uint64_t id, std::uint32_t size, con
 // Bounded wait for RouDi's discovery to connect the two sides.
 template <typename Ready>
 void await_connection(Ready&& ready, const char* what) {
-  const std::uint64_t deadline = perf::now_ns() + perf::kStuckNs;
+  const std::uint64_t deadline = wait::monotonic_ns() + perf::kStuckNs;
   while (!ready()) {
-    if (perf::now_ns() > deadline) throw std::runtime_error(fmt::format("iceoryx: {}", what));
+    if (wait::monotonic_ns() > deadline) throw std::runtime_error(fmt::format("iceoryx: {}", what));
     usleep(1000);
   }
 }

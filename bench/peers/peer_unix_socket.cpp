@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "peer_system.hpp"
+#include "wait/futex.hpp"
 
 namespace shmbus::peers {
 namespace {
@@ -103,9 +104,10 @@ class SocketReceiver final : public perf::Receiver {
     if (spin_) {
       done = perf::spin_for(slice, read_some);
     } else {
-      const std::uint64_t deadline = perf::now_ns() + static_cast<std::uint64_t>(slice.count());
+      const std::uint64_t deadline =
+          wait::monotonic_ns() + static_cast<std::uint64_t>(slice.count());
       while (!done) {
-        const std::uint64_t now = perf::now_ns();
+        const std::uint64_t now = wait::monotonic_ns();
         if (now >= deadline) break;
         pollfd p{fd, POLLIN, 0};
         const int ms = static_cast<int>((deadline - now + 999'999) / 1'000'000);

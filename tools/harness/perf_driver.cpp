@@ -1,4 +1,5 @@
 #include "perf_driver.hpp"
+#include "wait/futex.hpp"
 
 #include <fmt/format.h>
 
@@ -30,7 +31,7 @@ bool send_words(Sender& tx, std::vector<std::byte>& buffer, std::uint32_t size, 
 
 // Waits for one message, checking every slice that the other side still runs.
 Received receive_watched(Receiver& rx, std::span<const std::byte>& message, Peer peer) {
-  const std::uint64_t deadline = now_ns() + kStuckNs;
+  const std::uint64_t deadline = wait::monotonic_ns() + kStuckNs;
   for (;;) {
     const Received got = rx.receive(message, kPollSlice);
     if (got != Received::empty) return got;
@@ -38,7 +39,7 @@ Received receive_watched(Receiver& rx, std::span<const std::byte>& message, Peer
       // What it sent before exiting may still be in flight (a peer's I/O thread): one more slice.
       return rx.receive(message, kPollSlice);
     }
-    if (now_ns() >= deadline) return Received::empty;
+    if (wait::monotonic_ns() >= deadline) return Received::empty;
   }
 }
 
@@ -58,7 +59,7 @@ bool await_ready(Receiver& rx, Peer peer) {
 
 bool send_ready(Sender& tx, std::uint32_t size) {
   std::vector<std::byte> buffer(size);
-  const std::uint64_t words[2] = {kReady, now_ns()};
+  const std::uint64_t words[2] = {kReady, wait::monotonic_ns()};
   return send_words(tx, buffer, size, false, words, std::min<std::size_t>(size, kStampedBytes));
 }
 
@@ -74,10 +75,10 @@ bool run_ping(Sender& tx, Receiver& rx, std::uint32_t size, std::uint64_t warmup
   std::span<const std::byte> echo;
   const std::uint64_t total = warmup + count;
   for (std::uint64_t i = 0; i < total; ++i) {
-    const std::uint64_t start = now_ns();
+    const std::uint64_t start = wait::monotonic_ns();
     if (!send_words(tx, buffer, size, loan, &i, kIndexBytes)) return false;
     const Received got = receive_watched(rx, echo, peer);
-    const std::uint64_t end = now_ns();
+    const std::uint64_t end = wait::monotonic_ns();
     if (got != Received::ok) {
       print_error(fmt::format("no echo for round trip {}", i));
       return false;
@@ -124,7 +125,7 @@ bool run_drain(Receiver& rx, std::uint32_t size, std::uint64_t count, Result& re
   if (!await_ready(rx, peer)) return false;
   // Timed from the ready message, sent just before the first data message, so that process
   // start-up is not counted.
-  const std::uint64_t start = now_ns();
+  const std::uint64_t start = wait::monotonic_ns();
   std::uint64_t errors = 0;
   std::span<const std::byte> message;
   for (std::uint64_t expected = 0; expected < count; ++expected) {
@@ -140,7 +141,7 @@ bool run_drain(Receiver& rx, std::uint32_t size, std::uint64_t count, Result& re
       if (index > expected && index < count) expected = index;
     }
   }
-  const std::uint64_t elapsed = now_ns() - start;
+  const std::uint64_t elapsed = wait::monotonic_ns() - start;
   const double seconds = static_cast<double>(elapsed) / 1e9;
   result.msgs_per_s = seconds > 0 ? static_cast<double>(count) / seconds : 0;
   result.gb_per_s = result.msgs_per_s * static_cast<double>(size) / 1e9;
@@ -156,14 +157,14 @@ bool run_drain(Receiver& rx, std::uint32_t size, std::uint64_t count, Result& re
 bool run_fanout_publish(Sender& tx, std::uint32_t size, std::uint64_t count, bool loan,
                         std::uint64_t interval_ns, LatencyHistogram& publish_cost) {
   std::vector<std::byte> buffer(size);
-  std::uint64_t next = now_ns();
+  std::uint64_t next = wait::monotonic_ns();
   for (std::uint64_t i = 0; i < count; ++i) {
     // Paced by spinning: a sleep would add its own wake-up jitter to the publisher's timings.
-    while (now_ns() < next) {
+    while (wait::monotonic_ns() < next) {
     }
-    const std::uint64_t words[2] = {i, now_ns()};
+    const std::uint64_t words[2] = {i, wait::monotonic_ns()};
     if (!send_words(tx, buffer, size, loan, words, kStampedBytes)) return false;
-    publish_cost.record(now_ns() - words[1]);
+    publish_cost.record(wait::monotonic_ns() - words[1]);
     next = words[1] + interval_ns;
   }
   return true;
@@ -175,7 +176,7 @@ int run_fanout_receive(Receiver& rx, LatencyHistogram& latency) {
     const Received got = rx.receive(message, kPollSlice);
     if (got == Received::empty) continue;
     if (got == Received::error || message.size() < kStampedBytes) return kExitFailure;
-    const std::uint64_t now = now_ns();
+    const std::uint64_t now = wait::monotonic_ns();
     std::uint64_t words[2];
     std::memcpy(words, message.data(), sizeof(words));
     if (words[0] == kStop) return kExitOk;

@@ -10,6 +10,7 @@
 
 #include "latency_histogram.hpp"
 #include "perf_harness.hpp"
+#include "wait/futex.hpp"
 
 namespace shmbus::perf {
 
@@ -46,13 +47,11 @@ class Receiver {
 template <typename TryOnce>
 bool spin_for(std::chrono::nanoseconds slice, TryOnce&& try_once) {
   if (try_once()) return true;
-  const std::uint64_t deadline = now_ns() + static_cast<std::uint64_t>(slice.count());
+  const std::uint64_t deadline = wait::monotonic_ns() + static_cast<std::uint64_t>(slice.count());
   for (std::uint32_t round = 1;; ++round) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
+    wait::cpu_relax();
     if (try_once()) return true;
-    if ((round & 63U) == 0 && now_ns() >= deadline) return false;
+    if ((round & 63U) == 0 && wait::monotonic_ns() >= deadline) return false;
   }
 }
 

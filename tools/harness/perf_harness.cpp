@@ -323,11 +323,4 @@ void print_error(std::string_view message) {
   (void)!::write(STDERR_FILENO, line.data(), line.size());
 }
 
-std::uint64_t now_ns() noexcept {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL +
-         static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
 }  // namespace shmbus::perf

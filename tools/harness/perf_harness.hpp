@@ -134,7 +134,4 @@ void print_unsupported(const Case& c, std::string_view reason, bool json);
 // Prints "<program>: <message>" on stderr.
 void print_error(std::string_view message);
 
-// CLOCK_MONOTONIC in ns through the vDSO.
-std::uint64_t now_ns() noexcept;
-
 }  // namespace shmbus::perf

@@ -16,6 +16,7 @@
 #include "shmbus/message.hpp"
 #include "shmbus/publisher.hpp"
 #include "shmbus/subscriber.hpp"
+#include "wait/futex.hpp"
 
 namespace shmbus::cli {
 namespace {
@@ -300,7 +301,7 @@ int child_claim(Client& client, const PerfChildOptions& options) {
   if (!perf::await_ready(go_rx, {})) return kExitFailure;
   BusSender tx(claim);
   std::vector<std::byte> buffer(options.size);
-  const std::uint64_t start = perf::now_ns();
+  const std::uint64_t start = wait::monotonic_ns();
   for (std::uint64_t i = 0; i < options.count; ++i) {
     std::memcpy(buffer.data(), &i, sizeof(i));
     if (options.loan) {
@@ -312,7 +313,8 @@ int child_claim(Client& client, const PerfChildOptions& options) {
       return kExitFailure;
     }
   }
-  const std::uint64_t words[3] = {static_cast<std::uint64_t>(options.index), start, perf::now_ns()};
+  const std::uint64_t words[3] = {static_cast<std::uint64_t>(options.index), start,
+                                  wait::monotonic_ns()};
   return ready_tx.send(std::as_bytes(std::span(words))) ? kExitOk : kExitFailure;
 }
 
