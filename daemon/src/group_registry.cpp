@@ -62,7 +62,7 @@ void leave_group(const Topic& topic, std::uint32_t group, std::uint32_t member) 
   const std::string_view name = layout::terminated_view(record.name);
   spdlog::debug("member {} left group '{}' of '{}' ({} message(s) requeued)", member, name,
                 topic.name, requeued);
-  if ((record.flags.load(std::memory_order_relaxed) & layout::kGroupDeclared) == 0 &&
+  if (!group::GroupView::of(topic.view, group).declared() &&
       record.member_count.load(std::memory_order_relaxed) == 0) {
     spdlog::info("group '{}' of topic '{}' has no member left and is not declared: deleted", name,
                  topic.name);

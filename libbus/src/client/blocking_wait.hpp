@@ -57,11 +57,11 @@ Status sleep_for_message(layout::TopicHeader& header, Poll&& poll,
   }
 }
 
-// Waits up to `timeout` in `mode`: spin, spin for `spin_time` then sleep, or sleep at once.
-template <typename Poll>
-Status wait_for_message(layout::TopicHeader& header, WaitMode mode,
-                        std::chrono::nanoseconds spin_time, std::chrono::nanoseconds timeout,
-                        Poll&& poll) noexcept {
+// Waits up to `timeout` in `mode`: spin, spin for `spin_time` then `sleep(deadline)`, or sleep at
+// once. `sleep` is how this consumer sleeps (one topic's futex, or several at once).
+template <typename Poll, typename Sleep>
+Status wait_in_mode(WaitMode mode, std::chrono::nanoseconds spin_time,
+                    std::chrono::nanoseconds timeout, Poll&& poll, Sleep&& sleep) noexcept {
   if (poll()) return Status::ok;
   const std::uint64_t deadline =
       wait::monotonic_ns() + static_cast<std::uint64_t>(std::max<std::int64_t>(timeout.count(), 0));
@@ -74,7 +74,17 @@ Status wait_for_message(layout::TopicHeader& header, WaitMode mode,
     case WaitMode::block:
       break;
   }
-  return sleep_for_message(header, poll, deadline);
+  return sleep(deadline);
+}
+
+// wait_in_mode for a consumer of one topic, sleeping on that topic's futex.
+template <typename Poll>
+Status wait_for_message(layout::TopicHeader& header, WaitMode mode,
+                        std::chrono::nanoseconds spin_time, std::chrono::nanoseconds timeout,
+                        Poll&& poll) noexcept {
+  return wait_in_mode(mode, spin_time, timeout, poll, [&](std::uint64_t deadline) {
+    return sleep_for_message(header, poll, deadline);
+  });
 }
 
 }  // namespace shmbus::detail

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 
+#include "client/blocking_wait.hpp"
 #include "client/client_core.hpp"
 #include "client/pattern_subscriber_core.hpp"
 #include "layout/naming.hpp"
@@ -150,31 +151,13 @@ Status PatternSubscriberCore::try_receive(Message& out) noexcept {
 
 Status PatternSubscriberCore::receive_spin(Message& out,
                                            std::chrono::nanoseconds timeout) noexcept {
-  if (try_receive(out) == Status::ok) return Status::ok;
-  const std::uint64_t deadline = wait::monotonic_ns() + static_cast<std::uint64_t>(timeout.count());
-  for (std::uint32_t round = 1;; ++round) {
-    wait::cpu_relax();
-    if (try_receive(out) == Status::ok) return Status::ok;
-    if ((round & 63U) == 0 && wait::monotonic_ns() >= deadline) return Status::timeout;
-  }
+  return spin_for_message([&] { return try_receive(out) == Status::ok; }, timeout);
 }
 
 Status PatternSubscriberCore::receive(Message& out, std::chrono::nanoseconds timeout) noexcept {
-  if (try_receive(out) == Status::ok) return Status::ok;
-  const std::uint64_t deadline =
-      wait::monotonic_ns() + static_cast<std::uint64_t>(std::max<std::int64_t>(timeout.count(), 0));
-  switch (options_.wait) {
-    case WaitMode::spin:
-      return receive_spin(out, timeout);
-    case WaitMode::adaptive:
-      if (receive_spin(out, std::min(options_.spin_time, timeout)) == Status::ok) {
-        return Status::ok;
-      }
-      break;
-    case WaitMode::block:
-      break;
-  }
-  return sleep_until_message(out, deadline);
+  return wait_in_mode(
+      options_.wait, options_.spin_time, timeout, [&] { return try_receive(out) == Status::ok; },
+      [&](std::uint64_t deadline) { return sleep_until_message(out, deadline); });
 }
 
 // Sleeps on every attached topic's futex at once (futex_waitv), with the same handshake as a
@@ -189,7 +172,7 @@ Status PatternSubscriberCore::sleep_until_message(Message& out, std::uint64_t de
     for (std::size_t i = 0; i < count; ++i) {
       auto& header = *members_[i].core->reader().topic().header;
       // seq_cst: pairs with the publishers' seq_cst commit and load of `waiters` (Dekker), as in
-      // SubscriberCore::sleep_until_message.
+      // sleep_for_message (client/blocking_wait.hpp).
       header.waiters.fetch_add(1, std::memory_order_seq_cst);
       // acquire: pairs with the publisher's release increment of wake_word.
       waiters[i] = {&header.wake_word, header.wake_word.load(std::memory_order_acquire)};

@@ -26,12 +26,12 @@ bool take_back(const ring::TopicView& topic, const GroupView& group, layout::Del
       topic.slot(sequence).word.load(std::memory_order_relaxed) == layout::committed_word(sequence);
   const auto state = intact ? layout::DeliveryState::ready : layout::DeliveryState::released;
   const std::uint32_t owner = layout::delivery_owner(word);
-  // acq_rel: acquire pairs with the member's claim so that we act on its current entry; release
-  // pairs with the next claimant's acquire of `ready`.
+  // relaxed: the entry carries no data of its own; the release increment of `ready` below
+  // publishes the new state to the next claimant.
   if (!entry.word.compare_exchange_strong(
           word,
           layout::delivery_word(sequence, state, layout::kNoOwner, layout::delivery_count(word)),
-          std::memory_order_acq_rel, std::memory_order_relaxed)) {
+          std::memory_order_relaxed)) {
     return false;  // settled or overtaken meanwhile
   }
   if (!intact) {
@@ -150,8 +150,7 @@ std::uint64_t remove_member(const ring::TopicView& topic, std::uint32_t group,
   // The whole table: a member may have claimed an entry just past the dispatch cursor.
   for (std::uint32_t i = 0; i < topic.slot_count; ++i) {
     auto& entry = view.entries[i];
-    // acquire: pairs with nothing the member wrote before its claim; see take_back's CAS.
-    const std::uint64_t word = entry.word.load(std::memory_order_acquire);
+    const std::uint64_t word = entry.word.load(std::memory_order_relaxed);  // take_back CASes it
     if (word == 0 || layout::delivery_state(word) != layout::DeliveryState::in_flight ||
         layout::delivery_owner(word) != member) {
       continue;
@@ -187,7 +186,7 @@ std::uint64_t requeue_expired(const ring::TopicView& topic, std::uint32_t group,
   std::uint64_t requeued = 0;
   for (std::uint64_t s = begin; s <= end; ++s) {
     auto& entry = view.entry(topic, s);
-    const std::uint64_t word = entry.word.load(std::memory_order_acquire);  // see remove_member
+    const std::uint64_t word = entry.word.load(std::memory_order_relaxed);  // take_back CASes it
     if (!layout::delivery_is_for(word, s) ||
         layout::delivery_state(word) != layout::DeliveryState::in_flight) {
       continue;

@@ -113,9 +113,6 @@ class GroupReader {
   }
 
   [[nodiscard]] std::size_t in_flight() const noexcept { return held_.size(); }
-  [[nodiscard]] std::uint32_t prefetch() const noexcept { return prefetch_; }
-  [[nodiscard]] const ring::TopicView& topic() const noexcept { return topic_; }
-  [[nodiscard]] const GroupView& group() const noexcept { return group_; }
 
  private:
   struct Held {
