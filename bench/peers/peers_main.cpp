@@ -39,35 +39,16 @@ std::unique_ptr<PeerSystem> make_system(const std::string& name) {
   throw std::invalid_argument("unknown system " + name);
 }
 
-struct ChildOptions {
+struct ChildOptions : perf::ChildCase {
   std::string system;
   std::string mode;
-  std::uint64_t id = 0;
-  std::string wait = "spin";
-  std::uint32_t size = 64;
-  std::uint64_t count = 0;
-  int cpu = perf::kNoCpu;
-  bool loan = false;
 };
 
 perf::ChildProcess spawn(const perf::Case& c, std::uint64_t id, std::uint64_t count, int cpu) {
-  std::vector<std::string> args{"shmbus_perf_peers",
-                                "child",
-                                "--system",
-                                c.system,
-                                "--mode",
-                                perf::mode_name(c.mode),
-                                "--id",
-                                std::to_string(id),
-                                "--wait",
-                                c.wait,
-                                "--size",
-                                std::to_string(c.size),
-                                "--count",
-                                std::to_string(count),
-                                "--cpu",
-                                std::to_string(cpu)};
-  if (c.loan) args.emplace_back("--loan");
+  std::vector<std::string> args{"shmbus_perf_peers",    "child", "--system", c.system, "--mode",
+                                perf::mode_name(c.mode)};
+  const auto common = perf::child_case_args({id, c.wait, c.size, count, cpu, c.loan});
+  args.insert(args.end(), common.begin(), common.end());
   return perf::ChildProcess(std::move(args));
 }
 
@@ -195,12 +176,7 @@ int main(int argc, char** argv) {
   child->group("");
   child->add_option("--system", child_options->system)->required();
   child->add_option("--mode", child_options->mode)->required();
-  child->add_option("--id", child_options->id)->required();
-  child->add_option("--wait", child_options->wait);
-  child->add_option("--size", child_options->size);
-  child->add_option("--count", child_options->count);
-  child->add_option("--cpu", child_options->cpu);
-  child->add_flag("--loan", child_options->loan);
+  perf::add_child_case_options(*child, *child_options);
 
   try {
     app.parse(argc, argv);

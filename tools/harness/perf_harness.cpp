@@ -323,4 +323,22 @@ void print_error(std::string_view message) {
   (void)!::write(STDERR_FILENO, line.data(), line.size());
 }
 
+void add_child_case_options(CLI::App& child, ChildCase& c) {
+  child.add_option("--id", c.id)->required();
+  child.add_option("--wait", c.wait);
+  child.add_option("--size", c.size);
+  child.add_option("--count", c.count);
+  child.add_option("--cpu", c.cpu);
+  child.add_flag("--loan", c.loan);
+}
+
+std::vector<std::string> child_case_args(const ChildCase& c) {
+  std::vector<std::string> args{
+      "--id",   std::to_string(c.id),   "--wait",  c.wait,
+      "--size", std::to_string(c.size), "--count", std::to_string(c.count),
+      "--cpu",  std::to_string(c.cpu)};
+  if (c.loan) args.emplace_back("--loan");
+  return args;
+}
+
 }  // namespace shmbus::perf

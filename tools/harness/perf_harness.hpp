@@ -110,6 +110,21 @@ class ChildProcess {
   int status_ = 0;
 };
 
+// What the measuring process tells the other side of every run (`shmbus perf child` and the
+// peers' `child` add their own: bus and role, or system and mode).
+struct ChildCase {
+  std::uint64_t id = 0;  // names the run's shared resources
+  std::string wait = "spin";
+  std::uint32_t size = 64;
+  std::uint64_t count = 0;
+  int cpu = kNoCpu;
+  bool loan = false;
+};
+// Registers --id (required), --wait, --size, --count, --cpu and --loan on a hidden child command.
+void add_child_case_options(CLI::App& child, ChildCase& c);
+// The same fields as command-line arguments, for spawning the child.
+std::vector<std::string> child_case_args(const ChildCase& c);
+
 // The figures of one case.
 struct Result {
   std::uint64_t p50 = 0, p90 = 0, p99 = 0, p999 = 0, p9999 = 0, max = 0;

@@ -64,14 +64,9 @@ Command add_perf(CLI::App& app) {
   child->group("");  // hidden: started by the perf modes only
   child->add_option("--bus", child_options->bus)->required();
   child->add_option("--role", child_options->role)->required();
-  child->add_option("--id", child_options->id)->required();
-  child->add_option("--wait", child_options->wait);
-  child->add_option("--size", child_options->size);
-  child->add_option("--count", child_options->count);
-  child->add_option("--cpu", child_options->cpu);
+  perf::add_child_case_options(*child, *child_options);
   child->add_option("--index", child_options->index);
   child->add_option("--of", child_options->of);
-  child->add_flag("--loan", child_options->loan);
   child->add_flag("--json", child_options->json);
 
   return [=]() {

@@ -109,28 +109,11 @@ struct Run {
 
 perf::ChildProcess spawn(const Run& run, const char* role, std::uint32_t size, std::uint64_t count,
                          int cpu, int index = 0, unsigned of = 1) {
-  std::vector<std::string> args{"shmbus",
-                                "perf",
-                                "child",
-                                "--bus",
-                                run.bus,
-                                "--role",
-                                role,
-                                "--id",
-                                std::to_string(run.id),
-                                "--wait",
-                                run.options.wait,
-                                "--size",
-                                std::to_string(size),
-                                "--count",
-                                std::to_string(count),
-                                "--cpu",
-                                std::to_string(cpu),
-                                "--index",
-                                std::to_string(index),
-                                "--of",
-                                std::to_string(of)};
-  if (run.options.loan) args.emplace_back("--loan");
+  std::vector<std::string> args{"shmbus", "perf", "child", "--bus", run.bus, "--role", role};
+  const auto common =
+      perf::child_case_args({run.id, run.options.wait, size, count, cpu, run.options.loan});
+  args.insert(args.end(), common.begin(), common.end());
+  args.insert(args.end(), {"--index", std::to_string(index), "--of", std::to_string(of)});
   if (run.options.json) args.emplace_back("--json");
   return perf::ChildProcess(std::move(args));
 }

@@ -10,16 +10,10 @@
 namespace shmbus::cli {
 
 // What `perf child` is told by the measuring process.
-struct PerfChildOptions {
+struct PerfChildOptions : perf::ChildCase {
   std::string bus;
   std::string role;  // pong, stream, fanout, claim
-  std::uint64_t id = 0;
-  std::string wait = "spin";
-  std::uint32_t size = 64;
-  std::uint64_t count = 0;
-  int cpu = perf::kNoCpu;
-  bool loan = false;
-  int index = 0;  // fan-out subscriber or claim publisher number
+  int index = 0;     // fan-out subscriber or claim publisher number
   unsigned of = 1;
   bool json = false;
 };
