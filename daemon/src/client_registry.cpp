@@ -117,6 +117,8 @@ void ClientRegistry::remove(std::uint64_t id) {
       "client {} (pid {}) is gone: released {} subscriber(s) and {} group membership(s), "
       "reclaimed {} publisher(s)",
       client.id, client.peer.pid, subscribers, client.members.size(), publishers);
+  // After its records: a pending publisher reclaim on a deleted topic is simply dropped.
+  topics_.remove_owned_by(client.id);
   free_entry(client.entry);
   clients_.erase(it);
 }
@@ -163,6 +165,15 @@ void ClientRegistry::adopt() {
       w.state.store(kActive, std::memory_order_relaxed);
     });
   }
+  // A temporary topic whose creator left before the daemon died has outlived its purpose.
+  std::vector<Topic*> ownerless;
+  for (const auto& topic : topics_.topics()) {
+    if (topic->owner_client_id != 0 && find(topic->owner_client_id) == nullptr) {
+      ownerless.push_back(topic.get());
+    }
+  }
+  for (Topic* topic : ownerless)
+    topics_.remove(*topic);
   for (const auto& topic : topics_.topics()) {
     const ring::TopicView& view = topic->view;
     for (std::uint32_t i = 0; i < view.max_publishers; ++i) {

@@ -106,7 +106,7 @@ protocol::Body RequestHandler::dispatch(SessionState& session, const protocol::M
   }
   switch (request.type) {
     case MessageType::open_topic: {
-      const Topic& t = topics_.open(std::get<protocol::OpenTopic>(request.body));
+      const Topic& t = topics_.open(std::get<protocol::OpenTopic>(request.body), client->id);
       const auto& h = *t.view.header;
       protocol::TopicReply reply{};
       reply.topic_id = t.id;
@@ -186,6 +186,19 @@ Topic& RequestHandler::topic(std::uint32_t id, std::uint32_t generation) {
   return *t;
 }
 
+void RequestHandler::delete_if_done_with(const Client& client, Topic& t) {
+  if (t.owner_client_id != client.id) return;
+  const auto on_topic = [&](const RecordRef& ref) {
+    return ref.topic_id == t.id && ref.generation == t.generation;
+  };
+  if (std::any_of(client.publishers.begin(), client.publishers.end(), on_topic) ||
+      std::any_of(client.subscribers.begin(), client.subscribers.end(), on_topic) ||
+      std::any_of(client.members.begin(), client.members.end(), on_topic)) {
+    return;
+  }
+  topics_.remove(t);
+}
+
 protocol::Body RequestHandler::add_publisher(Client& client,
                                              const protocol::AddPublisher& request) {
   Topic& t = topic(request.topic_id, request.generation);
@@ -231,6 +244,7 @@ protocol::Body RequestHandler::remove_publisher(Client& client,
   forget(client.publishers, {t.id, t.generation, request.index});
   clients_.reclaim_publisher(t, request.index);
   if (clients_.has_pending_reclaims()) reclaims_pending_();
+  delete_if_done_with(client, t);
   return protocol::OkReply{0};
 }
 
@@ -241,6 +255,7 @@ protocol::Body RequestHandler::remove_subscriber(Client& client,
               client.id);
   forget(client.subscribers, {t.id, t.generation, request.index});
   ring::release_subscriber(t.view, request.index);
+  delete_if_done_with(client, t);
   return protocol::OkReply{0};
 }
 
@@ -297,6 +312,7 @@ protocol::Body RequestHandler::leave_group(Client& client, const protocol::Leave
               client.id);
   forget(client.members, {t.id, t.generation, flat});
   daemon::leave_group(t, request.group_index, request.member_index);
+  delete_if_done_with(client, t);
   return protocol::OkReply{0};
 }
 

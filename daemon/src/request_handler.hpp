@@ -36,6 +36,9 @@ class RequestHandler final : public SessionHandler {
   protocol::Body leave_group(Client& client, const protocol::LeaveGroup& request);
   protocol::Body declare_group(Client& client, const protocol::DeclareGroup& request);
   Topic& topic(std::uint32_t id, std::uint32_t generation);
+  // Deletes `t` if it is a temporary topic of `client` and the client holds no record on it
+  // any more. `t` is gone afterwards.
+  void delete_if_done_with(const Client& client, Topic& t);
 
   ControlSegment& control_;
   TopicRegistry& topics_;

@@ -67,6 +67,7 @@ void TopicRegistry::adopt() {
     topic->generation = entry.generation;
     topic->name = std::string(name);
     topic->config = config_.find_topic(name);
+    topic->owner_client_id = entry.owner_client_id;
     if (by_name_.count(topic->name) != 0) throw corrupted(i, "the topic name appears twice");
     spdlog::info("adopted topic '{}' (id {}, generation {}, next sequence {})", topic->name, i,
                  topic->generation,
@@ -96,7 +97,7 @@ void TopicRegistry::create_configured() {
   }
 }
 
-Topic& TopicRegistry::open(const protocol::OpenTopic& request) {
+Topic& TopicRegistry::open(const protocol::OpenTopic& request, std::uint64_t client_id) {
   const std::string_view name = protocol::view_string(request.name);
   if (auto why = naming::check_topic_name(name)) throw Error(ErrorCode::invalid_name, *why);
   const bool policy_given = request.policy != protocol::kPolicyUnspecified;
@@ -133,11 +134,13 @@ Topic& TopicRegistry::open(const protocol::OpenTopic& request) {
   if (request.slot_size != 0) shape.slot_size = request.slot_size;
   if (request.slot_count != 0) shape.slot_count = request.slot_count;
   if (policy_given) shape.policy = static_cast<layout::FullPolicy>(request.policy);
-  return create(name, shape, nullptr);
+  const bool temporary =
+      (request.flags & static_cast<std::uint32_t>(protocol::OpenFlags::temporary)) != 0;
+  return create(name, shape, nullptr, temporary ? client_id : 0);
 }
 
 Topic& TopicRegistry::create(std::string_view name, const TopicShape& shape,
-                             const TopicConfig* config) {
+                             const TopicConfig* config, std::uint64_t owner_client_id) {
   std::uint32_t index = control_.max_topics();
   for (std::uint32_t i = 0; i < control_.max_topics(); ++i) {
     if (control_.topic(i).state.load(std::memory_order_relaxed) == kFree) {
@@ -178,6 +181,7 @@ Topic& TopicRegistry::create(std::string_view name, const TopicShape& shape,
   topic->generation = generation;
   topic->name = std::string(name);
   topic->config = config;
+  topic->owner_client_id = owner_client_id;
   control_.write_topic(index, [&](layout::TopicEntry& entry) {
     entry.topic_id = index;
     entry.generation = generation;
@@ -187,16 +191,43 @@ Topic& TopicRegistry::create(std::string_view name, const TopicShape& shape,
     entry.max_publishers = shape.max_publishers;
     entry.max_subscribers = shape.max_subscribers;
     entry.segment_size = geometry.segment_size;
+    entry.owner_client_id = owner_client_id;
     copy_name(entry.name, name);
     copy_name(entry.segment_name, segment_name);
     entry.state.store(kActive, std::memory_order_relaxed);
   });
-  spdlog::info("created topic '{}' (id {}, {} slots of {} bytes, {}, segment {})", name, index,
-               shape.slot_count, shape.slot_size, policy_name(shape.policy), segment_name);
+  spdlog::info("created {}topic '{}' (id {}, {} slots of {} bytes, {}, segment {})",
+               owner_client_id != 0 ? "temporary " : "", name, index, shape.slot_count,
+               shape.slot_size, policy_name(shape.policy), segment_name);
   Topic& result = *topic;
   by_name_.emplace(result.name, &result);
   topics_.push_back(std::move(topic));
   return result;
+}
+
+void TopicRegistry::remove(Topic& topic) {
+  const std::uint32_t index = topic.id;
+  // The generation stays, so the next topic at this index gets a new one and stale (id,
+  // generation) pairs held by clients never name it.
+  control_.write_topic(index, [](layout::TopicEntry& entry) {
+    entry.owner_client_id = 0;
+    entry.state.store(kFree, std::memory_order_relaxed);
+  });
+  shm::Segment::remove(topic.segment.name());
+  spdlog::info("deleted topic '{}' (id {}, generation {})", topic.name, index, topic.generation);
+  by_name_.erase(topic.name);
+  std::erase_if(topics_, [&](const std::unique_ptr<Topic>& t) { return t.get() == &topic; });
+}
+
+std::size_t TopicRegistry::remove_owned_by(std::uint64_t client_id) {
+  if (client_id == 0) return 0;  // 0 marks lasting topics, which no client owns
+  std::vector<Topic*> owned;
+  for (const auto& topic : topics_) {
+    if (topic->owner_client_id == client_id) owned.push_back(topic.get());
+  }
+  for (Topic* topic : owned)
+    remove(*topic);
+  return owned.size();
 }
 
 Topic* TopicRegistry::find(std::uint32_t id, std::uint32_t generation) noexcept {

@@ -28,6 +28,7 @@ struct Topic {
   shm::Segment segment;
   ring::TopicView view;
   const TopicConfig* config = nullptr;  // nullptr: not declared, so open to everyone
+  std::uint64_t owner_client_id = 0;    // a temporary topic's creator; 0: a lasting topic
 
   [[nodiscard]] std::uint64_t segment_size() const noexcept { return view.header->segment_size; }
 };
@@ -42,9 +43,16 @@ class TopicRegistry {
   // Creates the topics the config declares that do not exist yet.
   void create_configured();
 
-  // The topic a client asked for, created if absent. Throws invalid_name, invalid_argument,
-  // topic_mismatch, not_found (OpenFlags::must_exist) or limit_reached.
-  Topic& open(const protocol::OpenTopic& request);
+  // The topic client `client_id` asked for, created if absent (as a temporary topic of that
+  // client with OpenFlags::temporary). Throws invalid_name, invalid_argument, topic_mismatch,
+  // not_found (OpenFlags::must_exist) or limit_reached.
+  Topic& open(const protocol::OpenTopic& request, std::uint64_t client_id);
+
+  // Deletes a topic: frees its directory entry and unlinks its segment. Processes that map it
+  // keep a valid mapping; the daemon refuses further records on it (not_found).
+  void remove(Topic& topic);
+  // Deletes the temporary topics client `client_id` created; returns how many.
+  std::size_t remove_owned_by(std::uint64_t client_id);
 
   [[nodiscard]] Topic* find(std::uint32_t id, std::uint32_t generation) noexcept;
   [[nodiscard]] Topic* find(std::string_view name) noexcept;
@@ -58,7 +66,8 @@ class TopicRegistry {
   static std::size_t remove_stale_segments(std::string_view bus) noexcept;
 
  private:
-  Topic& create(std::string_view name, const TopicShape& shape, const TopicConfig* config);
+  Topic& create(std::string_view name, const TopicShape& shape, const TopicConfig* config,
+                std::uint64_t owner_client_id = 0);
 
   std::string bus_;
   ControlSegment& control_;

@@ -18,64 +18,21 @@
 #include "shm/segment.hpp"
 #include "shmbus/embedded_supervisor.hpp"
 #include "shmbus/error.hpp"
+#include "supervisor_fixture.hpp"
 
 namespace shmbus {
 namespace {
 
 using test::code_of;
 using test::DaemonProcess;
+using test::kActive;
+using test::kFree;
+using test::MappedTopic;
 using test::RawClient;
+using test::segment_exists;
+using test::SupervisorTest;
 using test::text_of;
 using test::wait_until;
-
-constexpr auto kActive = static_cast<std::uint32_t>(layout::EntryState::active);
-constexpr auto kFree = static_cast<std::uint32_t>(layout::EntryState::free);
-
-bool segment_exists(const std::string& name) {
-  return shm::Segment::exists(name);
-}
-
-struct MappedTopic {
-  explicit MappedTopic(const protocol::TopicReply& reply)
-      : segment(shm::Segment::open(std::string(protocol::view_string(reply.segment_name)),
-                                   shm::Access::read_write)),
-        view(ring::TopicView::of(segment.address())) {}
-  shm::Segment segment;
-  ring::TopicView view;
-};
-
-class SupervisorTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    spdlog::set_level(spdlog::level::warn);
-    bus_ = test::unique_bus(::testing::UnitTest::GetInstance()->current_test_info()->name());
-  }
-  void TearDown() override {
-    // Whatever a failed test left behind.
-    const std::string prefix = naming::segment_prefix(bus_).substr(1);
-    std::error_code ec;
-    for (const auto& file : std::filesystem::directory_iterator("/dev/shm", ec)) {
-      const std::string name = file.path().filename().string();
-      if (name.rfind(prefix, 0) == 0) shm::Segment::remove("/" + name);
-    }
-  }
-
-  [[nodiscard]] std::size_t active_clients() const {
-    auto control = shm::Segment::open(naming::control_segment_name(bus_), shm::Access::read_only);
-    const auto* header = static_cast<const layout::ControlHeader*>(control.address());
-    std::size_t count = 0;
-    for (std::uint32_t i = 0; i < header->max_clients; ++i) {
-      layout::ClientEntry copy{};
-      if (layout::read_client_entry(layout::client_entries(control.address())[i], copy) &&
-          copy.state.load() == kActive) {
-        ++count;
-      }
-    }
-    return count;
-  }
-
-  std::string bus_;
-};
 
 TEST_F(SupervisorTest, HelloOpenTopicAndRecords) {
   EmbeddedSupervisor supervisor(bus_);

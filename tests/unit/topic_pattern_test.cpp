@@ -50,6 +50,13 @@ TEST(TopicPattern, MatchesLikeAnAmqpTopicExchange) {
       {"a.*.#.c", "a.c", false},
       {"md.*", "md.x", true},
       {"md.*", "md", false},
+      // Internal topics: only a pattern naming the '_' level reaches them.
+      {"#", "_reply.7.1", false},
+      {"*.#", "_reply.7.1", false},
+      {"#.1", "_reply.7.1", false},
+      {"_reply.#", "_reply.7.1", true},
+      {"_reply.*.1", "_reply.7.1", true},
+      {"md.#", "md._x", true},
   };
   for (const auto& c : cases) {
     EXPECT_EQ(TopicPattern(c.pattern).matches(c.topic), c.match)

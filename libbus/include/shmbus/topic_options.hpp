@@ -22,6 +22,10 @@ struct TopicOptions {
   std::uint32_t slot_size = 0;   // payload bytes per slot (the largest message)
   std::uint32_t slot_count = 0;  // slots in the ring, a power of two
   std::optional<FullPolicy> policy;
+  // A topic created by this call belongs to this client alone: the daemon deletes it when the
+  // client detaches (or dies), or removes its last publisher, subscriber or group member on it;
+  // as AMQP's exclusive auto-delete queues. Ignored when the topic exists already.
+  bool temporary = false;
 };
 
 // The shape of an opened topic.

@@ -108,7 +108,8 @@ protocol::Message ClientCore::call(protocol::Body request) {
 }
 
 std::shared_ptr<MappedTopic> ClientCore::open_topic(std::string_view name,
-                                                    const TopicOptions& options, bool must_exist) {
+                                                    const TopicOptions& options,
+                                                    protocol::OpenFlags flags) {
   if (auto problem = naming::check_topic_name(name)) {
     throw Error(ErrorCode::invalid_name, *problem);
   }
@@ -120,8 +121,9 @@ std::shared_ptr<MappedTopic> ClientCore::open_topic(std::string_view name,
                                                                    ? layout::FullPolicy::block
                                                                    : layout::FullPolicy::overwrite)
                                   : protocol::kPolicyUnspecified;
-  request.flags = static_cast<std::uint32_t>(must_exist ? protocol::OpenFlags::must_exist
-                                                        : protocol::OpenFlags::none);
+  request.flags = static_cast<std::uint32_t>(flags);
+  if (options.temporary)
+    request.flags |= static_cast<std::uint32_t>(protocol::OpenFlags::temporary);
   const auto reply = call(request);
   const auto* body = std::get_if<protocol::TopicReply>(&reply.body);
   if (body == nullptr) {

@@ -35,9 +35,10 @@ class ClientCore {
   // The control segment the daemon named in its hello reply (read-only directory for clients).
   [[nodiscard]] std::string control_segment() const;
 
-  // `must_exist`: fail with not_found instead of creating the topic.
+  // `flags`: protocol::OpenFlags (must_exist: not_found instead of creating the topic;
+  // temporary: a topic created now is this client's and goes when the client is done with it).
   std::shared_ptr<MappedTopic> open_topic(std::string_view name, const TopicOptions& options,
-                                          bool must_exist = false);
+                                          protocol::OpenFlags flags = protocol::OpenFlags::none);
   protocol::PublisherReply add_publisher(const MappedTopic& topic);
   protocol::SubscriberReply add_subscriber(const MappedTopic& topic, StartPosition start);
   void remove_publisher(const MappedTopic& topic, std::uint32_t index) noexcept;

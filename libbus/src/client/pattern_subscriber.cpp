@@ -97,7 +97,7 @@ void PatternSubscriberCore::attach(const TopicKey& key, const std::string& name)
   // to it before we noticed it belongs to the subscription too.
   if (initial_scan_done_) options.start = StartPosition::earliest();
   try {
-    auto topic = client_->open_topic(name, {}, /*must_exist=*/true);
+    auto topic = client_->open_topic(name, {}, protocol::OpenFlags::must_exist);
     if (topic->topic_id() != key.first || topic->generation() != key.second) {
       return;  // replaced meanwhile: the directory changed again, the next refresh sees it
     }

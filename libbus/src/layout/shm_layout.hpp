@@ -28,7 +28,7 @@
 namespace shmbus::layout {
 
 inline constexpr std::size_t kCacheLine = 64;
-inline constexpr std::uint32_t kLayoutVersion = 2;
+inline constexpr std::uint32_t kLayoutVersion = 3;
 
 inline constexpr std::uint64_t kControlMagic = 0x4c54434253424d53ULL;  // "SMBSBCTL"
 inline constexpr std::uint64_t kTopicMagic = 0x43505442534d4253ULL;    // "SBMSBTPC"
@@ -176,6 +176,8 @@ struct alignas(kCacheLine) TopicEntry {
   std::uint32_t max_subscribers;
   std::uint32_t reserved;
   std::uint64_t segment_size;
+  // A temporary topic's creator, whose detaching deletes the topic; 0 for a lasting topic.
+  std::uint64_t owner_client_id;
   char name[kNameCapacity];
   char segment_name[kSegmentNameCapacity];
 };

@@ -29,7 +29,7 @@
 namespace shmbus::protocol {
 
 inline constexpr std::uint32_t kMagic = 0x50434253;  // "SBCP"
-inline constexpr std::uint16_t kProtocolVersion = 1;
+inline constexpr std::uint16_t kProtocolVersion = 2;
 inline constexpr std::size_t kErrorTextCapacity = 256;
 
 enum class MessageType : std::uint16_t {
@@ -75,7 +75,10 @@ struct HelloReply {
   char control_segment[layout::kSegmentNameCapacity];
 };
 
-enum class OpenFlags : std::uint32_t { none = 0, must_exist = 1 };
+// must_exist: fail with not_found rather than create. temporary: a topic this request creates
+// belongs to the requesting client and is deleted when that client detaches or removes its last
+// publisher, subscriber or group member on it (AMQP's exclusive auto-delete queue).
+enum class OpenFlags : std::uint32_t { none = 0, must_exist = 1, temporary = 2 };
 
 struct OpenTopic {
   char name[layout::kNameCapacity];

@@ -64,6 +64,9 @@ TopicPattern::TopicPattern(std::string_view pattern) : text_(pattern) {
 // no allocation.
 bool TopicPattern::matches(std::string_view topic) const noexcept {
   if (topic.empty()) return false;
+  // Internal topics ("_reply.…") start with '_'; as MQTT's "$SYS", a wildcard never matches that
+  // first level, so "#" does not drag every requester's reply topic into a subscription.
+  if (topic.front() == '_' && (levels_.front() == "#" || levels_.front() == "*")) return false;
   std::size_t p = 0;              // pattern level
   std::size_t t = 0;              // byte offset of the current topic level
   std::size_t star_p = SIZE_MAX;  // pattern level after the last '#'

@@ -1,6 +1,7 @@
 // Wildcard topic patterns in AMQP topic-exchange syntax, over shmbus's topic names: levels
 // separated by '.', where a level is a literal name level, '*' (exactly one level) or '#' (zero or
-// more levels). "md.*.AAPL", "md.#", "a.#.b", "#".
+// more levels). "md.*.AAPL", "md.#", "a.#.b", "#". Topics whose first level starts with '_' are
+// internal (request/reply's reply topics): only a pattern that names that first level matches them.
 #pragma once
 
 #include <optional>
