@@ -60,6 +60,12 @@ std::string_view to_string(Status status) noexcept {
       return "closed";
     case Status::not_held:
       return "not_held";
+    case Status::no_responders:
+      return "no_responders";
+    case Status::not_a_request:
+      return "not_a_request";
+    case Status::unreachable:
+      return "unreachable";
   }
   return "unknown";
 }

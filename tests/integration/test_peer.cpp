@@ -11,6 +11,8 @@
 //   test_peer ppub BUS TOPIC COUNT  messages with properties derived from their index
 //   test_peer fsub BUS TOPIC all|any EXPECT [KEY=VALUE...]
 //                                  filtered subscriber of a `ppub` stream, from earliest
+//   test_peer responder BUS SERVICE normal|stall   (see rpc_peer.hpp)
+//   test_peer requester BUS SERVICE TAG COUNT WINDOW
 //
 // All print "READY" once attached. Subscribers print one "RESULT ..." line; `pub` "DONE n".
 #include <fcntl.h>
@@ -27,6 +29,7 @@
 #include <vector>
 
 #include "peer_protocol.hpp"
+#include "rpc_peer.hpp"
 #include "shmbus/shmbus.hpp"
 
 namespace {
@@ -348,8 +351,17 @@ int main(int argc, char** argv) {
       return run_filtered_subscriber(args[1], args[2], args[3], std::stoull(args[4]),
                                      {args.begin() + 5, args.end()});
     }
+    if (args.size() == 4 && args[0] == "responder") {
+      return testing::run_responder(args[1], args[2], args[3] == "stall");
+    }
+    if (args.size() == 6 && args[0] == "requester") {
+      return testing::run_requester(args[1], args[2],
+                                    static_cast<std::uint32_t>(std::stoul(args[3])),
+                                    std::stoull(args[4]), std::stoull(args[5]));
+    }
     std::fprintf(stderr,
-                 "usage: test_peer pub|sub|member|wsub|ppub|fsub ... (see the header comment)\n");
+                 "usage: test_peer pub|sub|member|wsub|ppub|fsub|responder|requester ... (see the "
+                 "header comment)\n");
     return 64;
   } catch (const shmbus::Error& e) {
     std::fprintf(stderr, "test_peer: %s\n", e.what());

@@ -59,6 +59,12 @@ std::string describe_status(Status status, std::string_view topic, std::uint32_t
       return fmt::format("no message on topic {}", topic);
     case Status::not_held:
       return fmt::format("the message of topic {} is not held by this group member", topic);
+    case Status::no_responders:
+      return fmt::format("no responder serves topic {}", topic);
+    case Status::not_a_request:
+      return fmt::format("the message of topic {} is not a request (no reply-to)", topic);
+    case Status::unreachable:
+      return fmt::format("the reply topic of a request on {} cannot be opened", topic);
   }
   return fmt::format("topic {}: status {}", topic, static_cast<int>(status));
 }

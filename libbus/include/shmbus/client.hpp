@@ -10,6 +10,7 @@
 #include "shmbus/group.hpp"
 #include "shmbus/pattern_subscriber.hpp"
 #include "shmbus/publisher.hpp"
+#include "shmbus/request_reply.hpp"
 #include "shmbus/subscriber.hpp"
 #include "shmbus/topic_options.hpp"
 
@@ -68,6 +69,13 @@ class Client {
   // "md.#"), now and as topics are created. Throws Error(invalid_name) for a bad pattern.
   PatternSubscriber pattern_subscriber(std::string_view pattern,
                                        const SubscribeOptions& options = {});
+
+  // Request/reply on service topic `service`: a requester (with its own temporary reply topic)
+  // and a responder (a member of the responders' group on the topic). Throw as join_group does.
+  Requester requester(std::string_view service, const RequesterOptions& options = {},
+                      const TopicOptions& service_options = {});
+  Responder responder(std::string_view service, const ResponderOptions& options = {},
+                      const TopicOptions& service_options = {});
 
   // The shape of a topic, creating it on first use.
   TopicInfo open_topic(std::string_view topic, const TopicOptions& topic_options = {});

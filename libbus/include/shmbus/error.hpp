@@ -49,6 +49,9 @@ enum class Status : std::uint8_t {
   closed,     // the publisher or subscriber was moved from or closed
   not_held,   // ack/nack of a message this group member does not hold (foreign, already settled,
               // or taken back after its ack timeout)
+  no_responders,  // a request found no responder group on its service topic
+  not_a_request,  // a reply to a message that carries no reply-to or correlation id
+  unreachable,    // a reply topic could not be opened (daemon away, access refused)
 };
 
 std::string_view to_string(Status status) noexcept;

@@ -8,6 +8,7 @@
 #include "shmbus/pattern_subscriber.hpp"
 #include "shmbus/properties.hpp"
 #include "shmbus/publisher.hpp"
+#include "shmbus/request_reply.hpp"
 #include "shmbus/subscriber.hpp"
 #include "shmbus/topic_options.hpp"
 #include "shmbus/version.hpp"

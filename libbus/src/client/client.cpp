@@ -6,6 +6,8 @@
 #include "client/group_core.hpp"
 #include "client/pattern_subscriber_core.hpp"
 #include "client/publisher_core.hpp"
+#include "client/requester_core.hpp"
+#include "client/responder_core.hpp"
 #include "client/subscriber_core.hpp"
 
 namespace shmbus {
@@ -56,6 +58,18 @@ PatternSubscriber Client::pattern_subscriber(std::string_view pattern,
                                              const SubscribeOptions& options) {
   return PatternSubscriber(
       std::make_unique<detail::PatternSubscriberCore>(core_, pattern, options));
+}
+
+Requester Client::requester(std::string_view service, const RequesterOptions& options,
+                            const TopicOptions& service_options) {
+  return Requester(
+      std::make_unique<detail::RequesterCore>(core_, service, options, service_options));
+}
+
+Responder Client::responder(std::string_view service, const ResponderOptions& options,
+                            const TopicOptions& service_options) {
+  return Responder(
+      std::make_unique<detail::ResponderCore>(core_, service, options, service_options));
 }
 
 TopicInfo Client::open_topic(std::string_view topic, const TopicOptions& topic_options) {
