@@ -260,6 +260,31 @@ TEST_F(RequestReply, SlowReplyKeepsItsPlaceAndAbandonedOneIsDropped) {
   EXPECT_EQ(requester.receive_reply(reply, 50ms), Status::timeout);
 }
 
+// No more requests await replies than the reply topic has slots, so a burst of replies never
+// overwrites one unread.
+TEST_F(RequestReply, RequestsInFlightAreBoundedByTheReplyTopic) {
+  Client client(ClientOptions{bus_, "test-rpc"});
+  auto responder = client.responder("it.rpc.bounded");
+  RequesterOptions options;
+  options.reply_slot_count = 4;
+  auto requester = client.requester("it.rpc.bounded", options);
+  std::uint64_t id = 0;
+  for (int i = 0; i < 4; ++i)
+    ASSERT_EQ(requester.send(bytes_of("burst"), id), Status::ok);
+  EXPECT_EQ(requester.send(bytes_of("burst"), id), Status::full);
+  Message request;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(responder.receive(request, 5s), Status::ok);
+    ASSERT_EQ(responder.reply(request, bytes_of("answer")), Status::ok);
+  }
+  Message reply;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(requester.receive_reply(reply, 5s), Status::ok);
+    EXPECT_EQ(reply.lost_before(), 0U);
+  }
+  EXPECT_EQ(requester.send(bytes_of("burst"), id), Status::ok);
+}
+
 TEST_F(RequestReply, NoResponderGroupIsRefusedAtOnce) {
   Client client(ClientOptions{bus_, "test-rpc"});
   auto requester = client.requester("it.rpc.nobody");

@@ -45,8 +45,9 @@ struct RequesterOptions {
   // The responders' group on the service topic.
   std::string group = std::string(kDefaultResponderGroup);
   // Shape of this requester's reply topic: slots of reply_slot_size bytes (0: the service
-  // topic's slot size); it never holds a responder back (overwrite), so at most
-  // reply_slot_count replies may wait unread.
+  // topic's slot size), reply_slot_count of them (a power of two, at most kReplyWindow). It never
+  // holds a responder back (overwrite); instead at most reply_slot_count requests await their
+  // replies at once, so that no reply is overwritten unread.
   std::uint32_t reply_slot_size = 0;
   std::uint32_t reply_slot_count = 64;
   // How long sending waits for room when the service topic is full (block policy).
@@ -75,8 +76,9 @@ class Requester {
 
   // Several requests in flight: send() them, then receive_reply() and match correlation_id().
   // receive_reply returns each request's reply at most once. A request awaits its reply until
-  // the reply comes or abandon(id) gives up on it (a reply after that is dropped); send() returns
-  // Status::full while the oldest request awaiting a reply is kReplyWindow requests back.
+  // the reply comes or abandon(id) gives up on it (a reply after that is dropped). send() returns
+  // Status::full while reply_slot_count requests await replies, or while the oldest of them is
+  // kReplyWindow requests back: take replies (or abandon requests), then send again.
   static constexpr std::uint64_t kReplyWindow = 1024;
   Status send(std::span<const std::byte> payload, std::uint64_t& correlation_id) noexcept;
   Status send(std::span<const std::byte> payload, const Properties& properties,

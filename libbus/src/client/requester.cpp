@@ -29,8 +29,10 @@ RequesterCore::RequesterCore(std::shared_ptr<ClientCore> client, std::string_vie
   if (auto why = naming::check_group_name(options_.group)) {
     throw Error(ErrorCode::invalid_name, *why);
   }
-  if (options_.reply_slot_count == 0) {
-    throw Error(ErrorCode::invalid_argument, "a reply topic needs at least one slot");
+  if (options_.reply_slot_count == 0 || options_.reply_slot_count > Requester::kReplyWindow) {
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("reply_slot_count {} is not in 1..{}", options_.reply_slot_count,
+                            Requester::kReplyWindow));
   }
   service_topic_ = client->open_topic(service, service_options);
   TopicOptions reply_options;
@@ -57,6 +59,8 @@ bool RequesterCore::has_responders() const noexcept {
 
 Status RequesterCore::send(std::span<const std::byte> payload, const Properties* properties,
                            std::uint64_t& correlation_id) noexcept {
+  // Every reply awaited has a slot of its own, so none is overwritten before it is read.
+  if (awaiting_ >= reply_topic_->view().slot_count) return Status::full;
   if (next_id_ - oldest_pending_ >= Requester::kReplyWindow) return Status::full;
   if (!has_responders()) return Status::no_responders;
   const std::uint64_t id = next_id_;
@@ -76,6 +80,7 @@ Status RequesterCore::send(std::span<const std::byte> payload, const Properties*
   if (status != Status::ok) return status;
   answered_.reset(id % Requester::kReplyWindow);
   ++next_id_;
+  ++awaiting_;
   correlation_id = id;
   return Status::ok;
 }
@@ -85,6 +90,7 @@ bool RequesterCore::take_pending(std::uint64_t id) noexcept {
   const std::size_t bit = id % Requester::kReplyWindow;
   if (answered_.test(bit)) return false;
   answered_.set(bit);
+  --awaiting_;
   // Slide the window past the answered prefix; send() clears a bit before reusing it.
   while (oldest_pending_ < next_id_ && answered_.test(oldest_pending_ % Requester::kReplyWindow))
     ++oldest_pending_;

@@ -58,6 +58,7 @@ class RequesterCore {
   // reply is never mistaken for a stale one.
   std::uint64_t next_id_ = 1;
   std::uint64_t oldest_pending_ = 1;
+  std::uint64_t awaiting_ = 0;  // sent, not yet settled
   std::bitset<Requester::kReplyWindow> answered_;
 };
 
