@@ -51,9 +51,12 @@ void BusTest::stop_daemon() {
 }
 
 ChildProcess BusTest::spawn_publisher(const std::string& topic, std::uint32_t tag,
-                                      std::uint64_t count, std::size_t size) {
-  ChildProcess child({TEST_PEER_PATH, "pub", bus_, topic, std::to_string(tag),
-                      std::to_string(count), std::to_string(size)});
+                                      std::uint64_t count, std::size_t size, std::uint32_t keys) {
+  std::vector<std::string> argv{
+      TEST_PEER_PATH,      "pub", bus_, topic, std::to_string(tag), std::to_string(count),
+      std::to_string(size)};
+  if (keys != 0) argv.push_back(std::to_string(keys));
+  ChildProcess child(argv);
   EXPECT_TRUE(child.wait_for_line("READY", kStartTimeout)) << "publisher did not attach";
   return child;
 }

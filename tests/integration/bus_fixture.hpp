@@ -24,9 +24,10 @@ class BusTest : public ::testing::Test {
   void stop_daemon();
   ChildProcess& daemon() { return *daemon_; }
 
-  // A `test_peer` process that has printed READY (attached to the bus).
+  // A `test_peer` process that has printed READY (attached to the bus). With `keys`, message i
+  // carries the ordering key key_name(i % keys).
   ChildProcess spawn_publisher(const std::string& topic, std::uint32_t tag, std::uint64_t count,
-                               std::size_t size = 32);
+                               std::size_t size = 32, std::uint32_t keys = 0);
   ChildProcess spawn_subscriber(const std::string& topic, std::uint32_t publishers,
                                 const std::string& wait_mode = "adaptive");
   // Publishes the end marker for each tag from this process.

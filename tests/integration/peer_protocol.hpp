@@ -1,9 +1,13 @@
 // The payload the integration tests publish, and the markers that end a run.
 #pragma once
 
+#include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <span>
+#include <string>
+#include <string_view>
 
 namespace shmbus::testing {
 
@@ -39,12 +43,42 @@ inline bool read_payload(std::span<const std::byte> in, TestPayloadHeader& heade
   return true;
 }
 
+// Keyed streams: message `index` of a publisher carries the ordering key "k<index % keys>".
+inline constexpr std::uint32_t kNoKey = ~0U;
+
+inline std::uint32_t key_of(std::uint64_t index, std::uint32_t keys) {
+  return static_cast<std::uint32_t>(index % keys);
+}
+inline std::string key_name(std::uint32_t key) {
+  return "k" + std::to_string(key);
+}
+// The key number of a "k<n>" ordering key; nullopt for anything else.
+inline std::optional<std::uint32_t> parse_key_name(std::string_view name) {
+  std::uint32_t key = 0;
+  if (name.size() < 2 || name[0] != 'k') return std::nullopt;
+  const auto [end, error] = std::from_chars(name.data() + 1, name.data() + name.size(), key);
+  if (error != std::errc{} || end != name.data() + name.size()) return std::nullopt;
+  return key;
+}
+
 // What a group member received, in a file it maps shared: a record written before the message is
 // acked survives the member's SIGKILL, so the test sees every delivery that was acked.
 struct DeliveryRecord {
   std::uint32_t tag;
   std::uint32_t deliveries;
   std::uint64_t index;
+  std::uint64_t sequence;  // in the topic
+  // Members that share a DeliveryStamps file take one stamp per record, in one order across all
+  // of them (0: not stamped).
+  std::uint64_t stamp;
+  std::uint32_t key;  // the ordering key's number, or kNoKey
+  std::uint32_t reserved;
+};
+
+// A counter in a file every member of a run maps shared: each member takes the next stamp for each
+// record it logs, so that the test can merge the logs of all members in one delivery order.
+struct alignas(64) DeliveryStamps {
+  std::uint64_t next;  // updated with atomic_ref; the first stamp handed out is 1
 };
 
 struct DeliveryLogHeader {

@@ -1,10 +1,16 @@
 // A test process: `pub` publishes a numbered stream, `sub` receives and checks one. Spawned by the
 // integration tests so that publishers and subscribers are real, separately killable processes.
 //
-//   test_peer pub BUS TOPIC TAG COUNT SIZE         (COUNT 0: until killed)
+//   test_peer pub BUS TOPIC TAG COUNT SIZE [KEYS]  (COUNT 0: until killed; KEYS: message i
+//                                                   carries the ordering key key_name(i % KEYS))
 //   test_peer sub BUS TOPIC PUBLISHERS WAITMODE    (exits after an end marker from every tag)
 //   test_peer member BUS TOPIC GROUP LOG CAPACITY  (group member until killed; logs deliveries
 //                                                   to LOG, a file of DeliveryRecords, then acks)
+//   test_peer keymember BUS TOPIC GROUP LOG CAPACITY STAMPS LEAVE_AFTER
+//                                  member of a key-ordered group: stamps each record from the
+//                                  shared DeliveryStamps file STAMPS; after LEAVE_AFTER records
+//                                  (0: never) leaves mid-batch, handing back what it holds
+//                                  unlogged, prints "LEFT" and exits 0
 //   test_peer wsub BUS PATTERN TOTAL CHECKPOINT WAITMODE
 //                                  wildcard subscriber: TOTAL messages of `pub` peers, checked
 //                                  in order per topic and tag; "CHECKPOINT" after CHECKPOINT
@@ -44,18 +50,24 @@ void say(const char* line) {
 }
 
 int run_publisher(const std::string& bus, const std::string& topic, std::uint32_t tag,
-                  std::uint64_t count, std::size_t size) {
+                  std::uint64_t count, std::size_t size, std::uint32_t keys) {
   Client client(ClientOptions{bus, "test-pub"});
   PublisherOptions options;
   options.block_timeout = std::chrono::seconds(30);
   auto publisher = client.publisher(topic, {}, options);
+  // Built once: publishing with a Properties object does not allocate.
+  std::vector<Properties> keyed(keys);
+  for (std::uint32_t k = 0; k < keys; ++k)
+    keyed[k].key(testing::key_name(k));
+  const Properties none;
   say("READY");
   std::vector<std::byte> buffer(size);
   for (std::uint64_t i = 0; count == 0 || i < count; ++i) {
+    const Properties& properties = keys == 0 ? none : keyed[testing::key_of(i, keys)];
     // Alternate copy-publish and zero-copy loans so both paths face the same checks and kills.
     if ((i & 1U) == 0) {
       testing::write_payload(buffer, tag, i);
-      const Status status = publisher.publish(std::span<const std::byte>(buffer));
+      const Status status = publisher.publish(std::span<const std::byte>(buffer), properties);
       if (status != Status::ok) {
         std::fprintf(stderr, "publish %llu failed: %s\n", static_cast<unsigned long long>(i),
                      std::string(to_string(status)).c_str());
@@ -68,6 +80,7 @@ int run_publisher(const std::string& bus, const std::string& topic, std::uint32_
         return 2;
       }
       testing::write_payload(loan.data(), tag, i);
+      loan.properties() = properties;
       if (loan.commit() != Status::ok) return 2;
     }
   }
@@ -144,24 +157,49 @@ int run_subscriber(const std::string& bus, const std::string& topic, std::uint32
   return 0;
 }
 
-int run_member(const std::string& bus, const std::string& topic, const std::string& group,
-               const std::string& log_path, std::uint64_t capacity) {
-  const std::size_t bytes =
-      sizeof(testing::DeliveryLogHeader) + capacity * sizeof(testing::DeliveryRecord);
-  const int fd = ::open(log_path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
-  if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(bytes)) != 0) return 4;
+struct MemberConfig {
+  std::string bus, topic, group, log_path;
+  std::uint64_t capacity = 0;
+  // Key-ordered members: the shared DeliveryStamps file, and after how many records to leave.
+  std::string stamps_path;
+  std::uint64_t leave_after = 0;
+};
+
+// Maps `bytes` of the file at `path` shared (creating it if `create`); nullptr on failure.
+void* map_shared(const std::string& path, std::size_t bytes, bool create) {
+  const int fd = ::open(path.c_str(), create ? O_RDWR | O_CREAT | O_TRUNC : O_RDWR, 0600);
+  if (fd < 0) return nullptr;
+  if (create && ::ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+    ::close(fd);
+    return nullptr;
+  }
   void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   ::close(fd);
-  if (base == MAP_FAILED) return 4;
+  return base == MAP_FAILED ? nullptr : base;
+}
+
+int run_member(const MemberConfig& config) {
+  const std::size_t bytes =
+      sizeof(testing::DeliveryLogHeader) + config.capacity * sizeof(testing::DeliveryRecord);
+  void* base = map_shared(config.log_path, bytes, true);
+  if (base == nullptr) return 4;
   auto* log = static_cast<testing::DeliveryLogHeader*>(base);
   auto* records = reinterpret_cast<testing::DeliveryRecord*>(log + 1);
-  log->capacity = capacity;
+  log->capacity = config.capacity;
   std::atomic_ref<std::uint64_t> count(log->count);
+  const bool key_ordered = !config.stamps_path.empty();
+  std::uint64_t* stamps = nullptr;
+  if (key_ordered) {
+    void* shared = map_shared(config.stamps_path, sizeof(testing::DeliveryStamps), false);
+    if (shared == nullptr) return 4;
+    stamps = &static_cast<testing::DeliveryStamps*>(shared)->next;
+  }
 
-  Client client(ClientOptions{bus, "test-member"});
+  Client client(ClientOptions{config.bus, "test-member"});
   GroupOptions options;
   options.prefetch = 16;
-  auto member = client.join_group(topic, group, options);
+  options.group.key_ordered = key_ordered;
+  auto member = client.join_group(config.topic, config.group, options);
   say("READY");
   // Takes up to a batch before settling any, so that a kill often finds messages in flight.
   constexpr std::size_t kBatch = 8;
@@ -178,8 +216,25 @@ int run_member(const std::string& bus, const std::string& topic, const std::stri
       TestPayloadHeader header{};
       if (!testing::read_payload(message.payload(), header)) return 5;
       const std::uint64_t n = count.load(std::memory_order_relaxed);
-      if (n == capacity) return 6;
-      records[n] = {header.tag, message.deliveries(), header.index};
+      if (config.leave_after != 0 && n == config.leave_after) {
+        // Leaves with the rest of the batch unsettled: the group hands it to other members.
+        member = GroupConsumer();
+        say("LEFT");
+        return 0;
+      }
+      if (n == config.capacity) return 6;
+      std::uint32_t key = testing::kNoKey;
+      if (const auto name = message.properties().key()) {
+        key = testing::parse_key_name(*name).value_or(testing::kNoKey);
+      }
+      std::uint64_t stamp = 0;
+      if (stamps != nullptr) {
+        // seq_cst: one order of stamps over all members, agreeing with the order in which they
+        // hand a key over (the giver stamps before it acks, the taker after it receives).
+        stamp = std::atomic_ref<std::uint64_t>(*stamps).fetch_add(1, std::memory_order_seq_cst) + 1;
+      }
+      records[n] = {header.tag, message.deliveries(), header.index, message.sequence(), stamp, key,
+                    0};
       // release: the record is complete before the count that makes it visible; the file
       // outlives this process, so a SIGKILL after this store cannot lose it.
       count.store(n + 1, std::memory_order_release);
@@ -329,16 +384,21 @@ int run_filtered_subscriber(const std::string& bus, const std::string& topic,
 int main(int argc, char** argv) {
   try {
     const std::vector<std::string> args(argv + 1, argv + argc);
-    if (args.size() == 6 && args[0] == "pub") {
+    if ((args.size() == 6 || args.size() == 7) && args[0] == "pub") {
       return run_publisher(args[1], args[2], static_cast<std::uint32_t>(std::stoul(args[3])),
-                           std::stoull(args[4]), std::stoull(args[5]));
+                           std::stoull(args[4]), std::stoull(args[5]),
+                           args.size() == 7 ? static_cast<std::uint32_t>(std::stoul(args[6])) : 0);
     }
     if (args.size() == 5 && args[0] == "sub") {
       return run_subscriber(args[1], args[2], static_cast<std::uint32_t>(std::stoul(args[3])),
                             args[4]);
     }
     if (args.size() == 6 && args[0] == "member") {
-      return run_member(args[1], args[2], args[3], args[4], std::stoull(args[5]));
+      return run_member({args[1], args[2], args[3], args[4], std::stoull(args[5]), {}, 0});
+    }
+    if (args.size() == 8 && args[0] == "keymember") {
+      return run_member({args[1], args[2], args[3], args[4], std::stoull(args[5]), args[6],
+                         std::stoull(args[7])});
     }
     if (args.size() == 6 && args[0] == "wsub") {
       return run_pattern_subscriber(args[1], args[2], std::stoull(args[3]), std::stoull(args[4]),
@@ -360,8 +420,8 @@ int main(int argc, char** argv) {
                                     std::stoull(args[4]), std::stoull(args[5]));
     }
     std::fprintf(stderr,
-                 "usage: test_peer pub|sub|member|wsub|ppub|fsub|responder|requester ... (see the "
-                 "header comment)\n");
+                 "usage: test_peer pub|sub|member|keymember|wsub|ppub|fsub|responder|requester ... "
+                 "(see the header comment)\n");
     return 64;
   } catch (const shmbus::Error& e) {
     std::fprintf(stderr, "test_peer: %s\n", e.what());

@@ -243,6 +243,70 @@ TEST(Group, KeyOrderedGroupKeepsAKeyWithOneMemberWhileItHoldsMessages) {
   EXPECT_EQ(value_of(d), 4U);
 }
 
+// Two messages of one key; a giver holds the first `held` of them and requeues them, oldest first,
+// while a taker polls. Returns in how many of `rounds` the taker got the second message first.
+std::uint64_t race_requeue_against_poll(std::uint32_t held, std::uint64_t rounds) {
+  group::GroupSettings settings;
+  settings.flags = layout::kGroupKeyOrdered;
+  GroupTopic g(64, FullPolicy::block, settings);
+  auto giver = g.member();
+  auto taker = g.member();
+  auto writer = g.topic().writer();
+  std::atomic<std::uint64_t> polling{0};  // the round the taker polls in
+  std::atomic<std::uint64_t> done{0};     // the last round the taker finished
+  std::uint64_t out_of_order = 0;
+  std::thread taker_thread([&] {
+    Delivery first, second;
+    for (std::uint64_t round = 1; round <= rounds; ++round) {
+      // acquire: pairs with the giver's release store, so this round's messages are published.
+      while (polling.load(std::memory_order_acquire) != round) {
+      }
+      while (!taker.poll(first)) {
+      }
+      while (!taker.poll(second)) {
+      }
+      if (value_of(first) > value_of(second)) ++out_of_order;
+      EXPECT_EQ(taker.finish(first.read.header.sequence, Outcome::acked), Status::ok);
+      EXPECT_EQ(taker.finish(second.read.header.sequence, Outcome::acked), Status::ok);
+      // release: pairs with the giver's acquire; its next round reuses the slots.
+      done.store(round, std::memory_order_release);
+    }
+  });
+  std::vector<std::uint64_t> sequences;
+  for (std::uint64_t round = 1; round <= rounds; ++round) {
+    publish_keyed(writer, 2 * round, 1);
+    publish_keyed(writer, 2 * round + 1, 1);
+    sequences.clear();
+    Delivery d;
+    for (std::uint32_t i = 0; i < held; ++i) {
+      EXPECT_TRUE(giver.poll(d));
+      sequences.push_back(d.read.header.sequence);
+    }
+    // release: pairs with the taker's acquire. It spins on the key the giver holds.
+    polling.store(round, std::memory_order_release);
+    for (const std::uint64_t sequence : sequences)
+      EXPECT_EQ(giver.finish(sequence, Outcome::requeued), Status::ok);
+    // acquire: pairs with the taker's release store.
+    while (done.load(std::memory_order_acquire) != round) {
+    }
+  }
+  taker_thread.join();
+  return out_of_order;
+}
+
+// The requeued message goes out before the next fresh one of its key, even when the requeue races
+// the poll: a requeue must count the message as waiting before it frees the key's bucket, and a
+// poller that takes the freed bucket must look at that count again.
+TEST(Group, KeyOrderedRequeueRacingAPollGoesOutBeforeTheKeysNextMessage) {
+  EXPECT_EQ(race_requeue_against_poll(1, 20'000), 0U) << "of 20000 rounds";
+}
+
+// Requeued messages of one key go out oldest first, even when the poller's scan passed the older
+// one just before it was requeued: whoever takes the bucket looks again for an older one waiting.
+TEST(Group, KeyOrderedRequeuesRacingAScanGoOutOldestFirst) {
+  EXPECT_EQ(race_requeue_against_poll(2, 20'000), 0U) << "of 20000 rounds";
+}
+
 TEST(Group, AbortedSlotsAreSkippedAndSettled) {
   GroupTopic g(8, FullPolicy::block);
   auto a = g.member();

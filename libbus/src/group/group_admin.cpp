@@ -38,12 +38,14 @@ bool take_back(const ring::TopicView& topic, const GroupView& group, layout::Del
     group.record->lost.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  const std::uint32_t bucket =
-      group.key_ordered() ? key_bucket(topic.slot(sequence).key_hash) : kNoBucket;
-  release_bucket(group, bucket, owner);
   group.record->redelivered.fetch_add(1, std::memory_order_relaxed);
   // release: pairs with the members' acquire of `ready` before they look for ready entries.
   group.record->ready.fetch_add(1, std::memory_order_release);
+  // Only now that it is counted as waiting: a member that takes the freed bucket must not hand
+  // out a later message of the key before this one.
+  const std::uint32_t bucket =
+      group.key_ordered() ? key_bucket(topic.slot(sequence).key_hash) : kNoBucket;
+  release_bucket(group, bucket, owner);
   return true;
 }
 
@@ -161,8 +163,10 @@ std::uint64_t remove_member(const ring::TopicView& topic, std::uint32_t group,
   // A member killed between taking a bucket and claiming its message leaves a count behind.
   for (auto& bucket : view.record->buckets) {
     std::uint32_t current = bucket.load(std::memory_order_relaxed);
+    // release: pairs with take_bucket's acquire, as in release_bucket.
     while (!layout::bucket_free(current) && layout::bucket_owner(current) == member &&
-           !bucket.compare_exchange_weak(current, 0, std::memory_order_relaxed)) {
+           !bucket.compare_exchange_weak(current, 0, std::memory_order_release,
+                                         std::memory_order_relaxed)) {
     }
   }
   auto& record = view.members[member];

@@ -9,7 +9,10 @@
 // Order of preference: requeued messages (oldest first), then fresh ones at the dispatch cursor.
 // In key-ordered groups a message of key bucket b goes only to the member holding b; a bucket is
 // taken with its first message and freed when its holder has none of its messages in flight, and
-// no fresh message is handed out while requeued ones wait, so per-key order survives churn.
+// no fresh message is handed out while requeued ones wait, so per-key order survives churn. For
+// that, whoever requeues a message counts it in `ready` before it frees the bucket, and whoever
+// takes a freed bucket then sees the count (and the waiting entries): a fresh message is not taken
+// while the count says something waits, and a requeued one only if none older of its bucket waits.
 #pragma once
 
 #include <algorithm>
@@ -80,22 +83,22 @@ class GroupReader {
       return Status::not_held;
     }
     publish_in_flight();
-    const bool bucket_freed = release_bucket(group_, held.bucket, member_);
     auto& record = *group_.record;
-    switch (outcome) {
-      case Outcome::acked:
-        record.acked.fetch_add(1, std::memory_order_relaxed);
-        break;
-      case Outcome::dead_lettered:
-        record.dead_lettered.fetch_add(1, std::memory_order_relaxed);
-        break;
-      case Outcome::requeued:
-        record.redelivered.fetch_add(1, std::memory_order_relaxed);
-        // seq_cst: with the load of `waiters` in wake_waiters, pairs with a sleeping member's
-        // seq_cst increment of `waiters` and re-poll (Dekker): it sees the entry or is woken.
-        record.ready.fetch_add(1, std::memory_order_seq_cst);
-        wake_waiters();
-        return Status::ok;
+    if (outcome == Outcome::requeued) {
+      record.redelivered.fetch_add(1, std::memory_order_relaxed);
+      // seq_cst: with the load of `waiters` in wake_waiters, pairs with a sleeping member's
+      // seq_cst increment of `waiters` and re-poll (Dekker): it sees the entry or is woken.
+      // Counted before the bucket is freed: per-key order (see the top of this file).
+      record.ready.fetch_add(1, std::memory_order_seq_cst);
+      release_bucket(group_, held.bucket, member_);
+      wake_waiters();
+      return Status::ok;
+    }
+    const bool bucket_freed = release_bucket(group_, held.bucket, member_);
+    if (outcome == Outcome::acked) {
+      record.acked.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      record.dead_lettered.fetch_add(1, std::memory_order_relaxed);
     }
     advance_floor();
     if (bucket_freed) wake_waiters();
@@ -139,6 +142,12 @@ class GroupReader {
         }
         const std::uint32_t bucket = group_.key_ordered() ? key_bucket(slot.key_hash) : kNoBucket;
         if (!take_bucket(bucket)) return false;  // its key belongs to another member
+        // A message of this key may have been requeued since poll() found nothing waiting; it
+        // goes first. relaxed: take_bucket's acquire made the requeuer's count visible.
+        if (bucket != kNoBucket && group_.record->ready.load(std::memory_order_relaxed) != 0) {
+          if (release_bucket(group_, bucket, member_)) wake_waiters();
+          return false;
+        }
         const std::uint64_t claimed =
             layout::delivery_word(d, layout::DeliveryState::in_flight, member_, 1);
         // relaxed: the slot's contents were ordered by the acquire above; the entry only decides
@@ -176,37 +185,60 @@ class GroupReader {
                                     ? group_.floor->cursor.load(std::memory_order_relaxed)
                                     : (end > topic_.slot_count ? end - topic_.slot_count : 0);
     for (std::uint64_t s = begin; s < end; ++s) {
-      auto& entry = group_.entry(topic_, s);
-      std::uint64_t current = entry.word.load(std::memory_order_relaxed);
-      if (!layout::delivery_is_for(current, s) ||
-          layout::delivery_state(current) != layout::DeliveryState::ready) {
-        continue;
-      }
-      const auto& slot = topic_.slot(s);
-      // acquire: pairs with the publisher's commit store, as in take_fresh.
-      if (slot.word.load(std::memory_order_acquire) != layout::committed_word(s)) {
-        settle_lost_ready(entry, s, current);
-        continue;
-      }
-      const std::uint32_t bucket = group_.key_ordered() ? key_bucket(slot.key_hash) : kNoBucket;
+      std::uint64_t current = 0;
+      if (!waiting(s, current)) continue;
+      const std::uint32_t bucket = bucket_of(s);
       if (!take_bucket(bucket)) continue;
+      // An older message of the bucket may have been requeued after this scan passed it. Its
+      // bucket was freed only once it waited, and now that we hold the bucket no one else takes it.
+      std::uint64_t taken = s;
+      for (std::uint64_t older = begin; bucket != kNoBucket && older < s; ++older) {
+        std::uint64_t word = 0;
+        if (waiting(older, word) && bucket_of(older) == bucket) {
+          taken = older;
+          current = word;
+          break;
+        }
+      }
+      auto& entry = group_.entry(topic_, taken);
       const std::uint32_t previous = layout::delivery_count(current);
       const bool dead = record.max_deliveries != 0 && previous >= record.max_deliveries;
       const std::uint32_t count =
           dead ? previous : std::min(previous + 1, layout::kMaxDeliveryCount);
       const std::uint64_t claimed =
-          layout::delivery_word(s, layout::DeliveryState::in_flight, member_, count);
+          layout::delivery_word(taken, layout::DeliveryState::in_flight, member_, count);
       // relaxed: as in take_fresh; the requeuer's release CAS was read through `ready` (acquire).
       if (!entry.word.compare_exchange_strong(current, claimed, std::memory_order_relaxed)) {
         if (release_bucket(group_, bucket, member_)) wake_waiters();
         continue;
       }
       record.ready.fetch_sub(1, std::memory_order_relaxed);
-      if (!deliver(s, claimed, bucket, out)) continue;
+      if (!deliver(taken, claimed, bucket, out)) continue;
       out.dead_letter = dead;
       return true;
     }
     return false;
+  }
+
+  // True if the message at `s` was requeued and waits; `word` is then its entry. One whose slot
+  // was reused meanwhile (overwrite topics) is settled as lost.
+  bool waiting(std::uint64_t s, std::uint64_t& word) noexcept {
+    auto& entry = group_.entry(topic_, s);
+    word = entry.word.load(std::memory_order_relaxed);
+    if (!layout::delivery_is_for(word, s) ||
+        layout::delivery_state(word) != layout::DeliveryState::ready) {
+      return false;
+    }
+    // acquire: pairs with the publisher's commit store, as in take_fresh.
+    if (topic_.slot(s).word.load(std::memory_order_acquire) != layout::committed_word(s)) {
+      settle_lost_ready(entry, s, word);
+      return false;
+    }
+    return true;
+  }
+
+  [[nodiscard]] std::uint32_t bucket_of(std::uint64_t s) const noexcept {
+    return group_.key_ordered() ? key_bucket(topic_.slot(s).key_hash) : kNoBucket;
   }
 
   // Hands out the claimed message at `sequence`, or gives it up if it is no longer intact.
@@ -338,8 +370,12 @@ class GroupReader {
       } else {
         return false;
       }
-      // relaxed: see release_bucket.
-      if (word.compare_exchange_weak(current, next, std::memory_order_relaxed)) return true;
+      // acquire: pairs with release_bucket's release, so a bucket found free shows what its last
+      // holder requeued as waiting, and counted in `ready`.
+      if (word.compare_exchange_weak(current, next, std::memory_order_acquire,
+                                     std::memory_order_relaxed)) {
+        return true;
+      }
     }
   }
 

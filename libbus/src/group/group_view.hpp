@@ -60,8 +60,12 @@ inline bool release_bucket(const GroupView& group, std::uint32_t bucket, std::ui
     if (layout::bucket_free(current) || layout::bucket_owner(current) != owner) return false;
     const std::uint32_t count = layout::bucket_in_flight(current);
     const std::uint32_t next = count <= 1 ? 0 : layout::bucket_word(owner, count - 1);
-    // relaxed: the bucket only routes; message data is ordered by the delivery entries.
-    if (word.compare_exchange_weak(current, next, std::memory_order_relaxed)) return next == 0;
+    // release: pairs with take_bucket's acquire; the next holder sees the messages of the bucket
+    // we requeued before freeing it as waiting (per-key order).
+    if (word.compare_exchange_weak(current, next, std::memory_order_release,
+                                   std::memory_order_relaxed)) {
+      return next == 0;
+    }
   }
 }
 
