@@ -1,8 +1,10 @@
-// The payload the integration tests publish, and the markers that end a run.
+// The payload the integration tests publish, the markers that end a run, and how a peer talks
+// back to its test.
 #pragma once
 
 #include <charconv>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <span>
@@ -10,6 +12,13 @@
 #include <string_view>
 
 namespace shmbus::testing {
+
+// One line to the test that spawned the peer, flushed at once: the test waits for it.
+inline void say(std::string_view line) {
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
 
 inline constexpr std::uint64_t kEndMarker = ~0ULL;  // "publisher `tag` will send no more"
 

@@ -5,18 +5,10 @@
 #include <cstdio>
 #include <vector>
 
+#include "peer_protocol.hpp"
 #include "shmbus/shmbus.hpp"
 
 namespace shmbus::testing {
-namespace {
-
-void say(const std::string& line) {
-  std::fputs(line.c_str(), stdout);
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
-}
-
-}  // namespace
 
 int run_responder(const std::string& bus, const std::string& service, bool stall) {
   Client client(ClientOptions{bus, "test-responder"});

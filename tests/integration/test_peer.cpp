@@ -43,11 +43,7 @@ namespace {
 using namespace shmbus;
 using testing::TestPayloadHeader;
 
-void say(const char* line) {
-  std::fputs(line, stdout);
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
-}
+using testing::say;
 
 int run_publisher(const std::string& bus, const std::string& topic, std::uint32_t tag,
                   std::uint64_t count, std::size_t size, std::uint32_t keys) {
