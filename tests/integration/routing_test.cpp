@@ -1,6 +1,7 @@
 // Wildcard subscriptions and message properties across real processes (test_peer over shmbusd),
 // and their bad input against a real daemon.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/wait.h>
 
 #include <map>
@@ -173,6 +174,48 @@ TEST_F(Routing, PatternSubscriberTakesTopicsInTurn) {
   while (subscriber.try_receive(message) == Status::ok)
     order += message.topic().back();
   EXPECT_EQ(order, "ababab");
+}
+
+bool readable(int fd, int timeout_ms) {
+  pollfd pfd{fd, POLLIN, 0};
+  return ::poll(&pfd, 1, timeout_ms) == 1 && (pfd.revents & POLLIN) != 0;
+}
+
+// An event loop waits on the pattern subscriber's fd: it becomes readable for a message on an
+// attached topic, and for a matching topic that another process creates while the loop sleeps.
+TEST_F(Routing, PatternSubscriberFdWakesAnEventLoopForMessagesAndNewTopics) {
+  Client client(ClientOptions{bus_, "routing"});
+  auto existing = client.publisher("loop.a");
+  auto subscriber = client.pattern_subscriber("loop.#");
+  const int fd = subscriber.fd();
+  EXPECT_FALSE(readable(fd, 0));
+  Message message;
+
+  ASSERT_EQ(existing.publish(std::uint64_t{1}), Status::ok);
+  ASSERT_TRUE(readable(fd, 5000));
+  ASSERT_EQ(subscriber.try_receive(message), Status::ok);
+  EXPECT_EQ(message.topic(), "loop.a");
+  EXPECT_EQ(subscriber.try_receive(message), Status::empty);  // drained: re-armed
+  EXPECT_FALSE(readable(fd, 0));
+
+  // Another process creates a matching topic and publishes to it.
+  auto publisher = spawn_peer({"pub", bus_, "loop.b", "7", "3", "32"});
+  ASSERT_TRUE(readable(fd, 5000));
+  std::uint64_t from_new_topic = 0;
+  for (int round = 0; round < 100 && from_new_topic < 3; ++round) {
+    while (subscriber.try_receive(message) == Status::ok) {
+      TestPayloadHeader header{};
+      ASSERT_TRUE(read_payload(message.payload(), header));
+      EXPECT_EQ(message.topic(), "loop.b");
+      EXPECT_EQ(header.index, from_new_topic++);
+    }
+    if (from_new_topic < 3) {
+      ASSERT_TRUE(readable(fd, 5000));
+    }
+  }
+  EXPECT_EQ(from_new_topic, 3U);
+  expect_exit_ok(publisher);
+  EXPECT_FALSE(readable(fd, 0));
 }
 
 TEST_F(Routing, PatternSubscriberAppliesItsFilterToEveryTopic) {

@@ -38,6 +38,11 @@ class PatternSubscriber {
   Status receive(Message& out, std::chrono::nanoseconds timeout) noexcept;
   Status receive_spin(Message& out, std::chrono::nanoseconds timeout) noexcept;
 
+  // For epoll and Asio loops: readable while a message may wait on a matching topic, or when
+  // topics were created or removed (a receive then attaches or drops them); drain with try_receive
+  // until Status::empty to re-arm it.
+  [[nodiscard]] int fd();
+
   [[nodiscard]] const std::string& pattern() const noexcept;
   // The topics attached now, sorted.
   [[nodiscard]] std::vector<std::string> topics() const;

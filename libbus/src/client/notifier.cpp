@@ -13,14 +13,42 @@
 namespace shmbus::detail {
 namespace {
 
-// Bounds each sleep so that a lost wake-up (e.g. a publisher killed between commit and wake)
-// costs at most this much latency rather than a hang.
-constexpr auto kSleepBound = std::chrono::milliseconds(100);
+constexpr auto kSleepBound = std::chrono::nanoseconds(kNotifierSleepBoundNs);
+
+// One topic's futex, with the handshake of a blocking receive.
+class TopicSource final : public WatchedSource {
+ public:
+  TopicSource(layout::TopicHeader& header, std::function<bool()> ready)
+      : header_(header), ready_(std::move(ready)) {}
+
+  bool ready() override { return ready_(); }
+
+  void sleep() override {
+    // seq_cst: pairs with the publisher's seq_cst commit and load of `waiters` (Dekker).
+    header_.waiters.fetch_add(1, std::memory_order_seq_cst);
+    const std::uint32_t wake = header_.wake_word.load(std::memory_order_acquire);
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // orders the increment before ready()
+    if (!ready_() && !interrupted_.load(std::memory_order_relaxed)) {
+      wait::futex_wait(header_.wake_word, wake, kSleepBound);
+    }
+    header_.waiters.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  void interrupt() override {
+    interrupted_.store(true, std::memory_order_relaxed);
+    header_.wake_word.fetch_add(1, std::memory_order_release);  // pairs with sleep()'s compare
+    wait::futex_wake_all(header_.wake_word);
+  }
+
+ private:
+  layout::TopicHeader& header_;
+  std::function<bool()> ready_;
+  std::atomic<bool> interrupted_{false};
+};
 
 }  // namespace
 
-Notifier::Notifier(layout::TopicHeader& header, std::function<bool()> ready)
-    : header_(header), ready_(std::move(ready)) {
+Notifier::Notifier(std::unique_ptr<WatchedSource> source) : source_(std::move(source)) {
   event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (event_fd_ < 0) {
     throw Error(ErrorCode::io_error, fmt::format("eventfd: {}", std::strerror(errno)));
@@ -28,10 +56,12 @@ Notifier::Notifier(layout::TopicHeader& header, std::function<bool()> ready)
   thread_ = std::thread([this] { run(); });
 }
 
+Notifier::Notifier(layout::TopicHeader& header, std::function<bool()> ready)
+    : Notifier(std::make_unique<TopicSource>(header, std::move(ready))) {}
+
 Notifier::~Notifier() {
   stop_.store(true, std::memory_order_relaxed);
-  header_.wake_word.fetch_add(1, std::memory_order_release);  // pairs with run()'s futex compare
-  wait::futex_wake_all(header_.wake_word);
+  source_->interrupt();
   rearm_word_.fetch_add(1, std::memory_order_release);  // pairs with run()'s futex compare
   wait::futex_wake_all(rearm_word_);
   thread_.join();
@@ -50,7 +80,6 @@ void Notifier::on_empty() noexcept {
 }
 
 void Notifier::run() noexcept {
-  auto& header = header_;
   while (!stop_.load(std::memory_order_relaxed)) {
     if (signaled_.load(std::memory_order_relaxed)) {
       // acquire: pairs with on_empty's release increment, so a re-arm is not missed.
@@ -60,7 +89,7 @@ void Notifier::run() noexcept {
       }
       continue;
     }
-    if (ready_()) {
+    if (source_->ready()) {
       signaled_.store(true, std::memory_order_relaxed);
       const std::uint64_t one = 1;
       if (::write(event_fd_, &one, sizeof(one)) < 0) {
@@ -68,14 +97,7 @@ void Notifier::run() noexcept {
       }
       continue;
     }
-    // seq_cst: pairs with the publisher's seq_cst commit and load of `waiters` (Dekker).
-    header.waiters.fetch_add(1, std::memory_order_seq_cst);
-    const std::uint32_t wake = header.wake_word.load(std::memory_order_acquire);
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // orders the increment before ready()
-    if (!ready_() && !stop_.load(std::memory_order_relaxed)) {
-      wait::futex_wait(header.wake_word, wake, kSleepBound);
-    }
-    header.waiters.fetch_sub(1, std::memory_order_relaxed);
+    source_->sleep();
   }
 }
 

@@ -49,9 +49,12 @@ PatternSubscriberCore::PatternSubscriberCore(std::shared_ptr<ClientCore> client,
   initial_scan_done_ = true;
 }
 
-PatternSubscriberCore::~PatternSubscriberCore() = default;
+PatternSubscriberCore::~PatternSubscriberCore() {
+  notifier_.reset();  // its thread reads members_
+}
 
 void PatternSubscriberCore::refresh() {
+  std::lock_guard lock(watch_mutex_);
   // acquire: pairs with the daemon's release increment after it rewrote an entry, so the entries
   // read below are at least as new as this generation.
   const std::uint64_t generation = header_->directory_generation.load(std::memory_order_acquire);
@@ -88,7 +91,7 @@ void PatternSubscriberCore::refresh() {
     });
     if (!attached && !skipped_.contains(key)) attach(key, entry.second);
   }
-  seen_generation_ = generation;
+  seen_generation_.store(generation, std::memory_order_relaxed);
 }
 
 void PatternSubscriberCore::attach(const TopicKey& key, const std::string& name) {
@@ -120,7 +123,7 @@ void PatternSubscriberCore::attach(const TopicKey& key, const std::string& name)
 void PatternSubscriberCore::maybe_refresh() noexcept {
   // Only a hint (refresh() re-reads it with acquire): relaxed keeps the receive path a plain load.
   const std::uint64_t generation = header_->directory_generation.load(std::memory_order_relaxed);
-  if (generation == seen_generation_) return;
+  if (generation == seen_generation_.load(std::memory_order_relaxed)) return;
   if (retry_at_ns_ != 0 && wait::monotonic_ns() < retry_at_ns_) return;
   try {
     refresh();
@@ -146,7 +149,9 @@ Status PatternSubscriberCore::poll_members(Message& out) noexcept {
 
 Status PatternSubscriberCore::try_receive(Message& out) noexcept {
   maybe_refresh();
-  return poll_members(out);
+  const Status status = poll_members(out);
+  if (status == Status::empty && notifier_) notifier_->on_empty();
+  return status;
 }
 
 Status PatternSubscriberCore::receive_spin(Message& out,
@@ -199,6 +204,76 @@ Status PatternSubscriberCore::sleep_until_message(Message& out, std::uint64_t de
   }
 }
 
+namespace {
+
+// The notifier's view of a pattern subscriber: every attached topic, and the directory.
+class PatternSource final : public WatchedSource {
+ public:
+  explicit PatternSource(PatternSubscriberCore& core) : core_(core) {}
+  bool ready() override { return core_.notifier_ready(); }
+  void sleep() override { core_.notifier_sleep(interrupt_); }
+  void interrupt() override {
+    interrupt_.fetch_add(1, std::memory_order_release);  // pairs with notifier_sleep's load
+    wait::futex_wake_all(interrupt_);
+  }
+
+ private:
+  PatternSubscriberCore& core_;
+  std::atomic<std::uint32_t> interrupt_{0};
+};
+
+}  // namespace
+
+int PatternSubscriberCore::fd() {
+  if (!notifier_) notifier_ = std::make_unique<Notifier>(std::make_unique<PatternSource>(*this));
+  return notifier_->fd();
+}
+
+bool PatternSubscriberCore::watched_ready_locked() const noexcept {
+  // A changed directory counts as ready: the consumer's next receive attaches new topics, which
+  // the notifier could not watch before.
+  if (header_->directory_generation.load(std::memory_order_relaxed) !=
+      seen_generation_.load(std::memory_order_relaxed)) {
+    return true;
+  }
+  return std::any_of(members_.begin(), members_.end(),
+                     [](const Member& m) { return m.core->reader().ready(); });
+}
+
+bool PatternSubscriberCore::notifier_ready() {
+  std::lock_guard lock(watch_mutex_);
+  return watched_ready_locked();
+}
+
+void PatternSubscriberCore::notifier_sleep(std::atomic<std::uint32_t>& interrupt) {
+  std::array<wait::FutexWaiter, wait::kMaxFutexWaiters> waiters{};
+  std::size_t count = 0;
+  bool ready = false;
+  {
+    std::lock_guard lock(watch_mutex_);
+    // One word stays for `interrupt`; a topic beyond the rest is seen at the directory poll.
+    const std::size_t topics = std::min(members_.size(), wait::kMaxFutexWaiters - 1);
+    sleeping_on_.clear();
+    for (std::size_t i = 0; i < topics; ++i) {
+      sleeping_on_.push_back(members_[i].core->mapped_topic());
+      auto& header = *members_[i].core->reader().topic().header;
+      // seq_cst: pairs with the publishers' seq_cst commit and load of `waiters` (Dekker).
+      header.waiters.fetch_add(1, std::memory_order_seq_cst);
+      // acquire: pairs with the publisher's release increment of wake_word.
+      waiters[count++] = {&header.wake_word, header.wake_word.load(std::memory_order_acquire)};
+    }
+    // acquire: pairs with the destructor's release increment in PatternSource::interrupt.
+    waiters[count++] = {&interrupt, interrupt.load(std::memory_order_acquire)};
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // the increments precede the checks
+    ready = watched_ready_locked();
+  }
+  if (!ready)
+    wait::futex_wait_any(std::span(waiters.data(), count), wait::monotonic_ns() + kDirectoryPollNs);
+  for (const auto& topic : sleeping_on_)
+    topic->view().header->waiters.fetch_sub(1, std::memory_order_relaxed);
+  sleeping_on_.clear();
+}
+
 std::vector<std::string> PatternSubscriberCore::topics() const {
   std::vector<std::string> names;
   names.reserve(members_.size());
@@ -238,6 +313,10 @@ Status PatternSubscriber::receive(Message& out, std::chrono::nanoseconds timeout
 }
 Status PatternSubscriber::receive_spin(Message& out, std::chrono::nanoseconds timeout) noexcept {
   return core_ ? core_->receive_spin(out, timeout) : Status::closed;
+}
+int PatternSubscriber::fd() {
+  if (!core_) throw Error(ErrorCode::invalid_argument, "fd() of a moved-from PatternSubscriber");
+  return core_->fd();
 }
 const std::string& PatternSubscriber::pattern() const noexcept {
   static const std::string none;

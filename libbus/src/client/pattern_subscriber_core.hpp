@@ -2,14 +2,17 @@
 // matching topic, kept in step with the directory through its generation counter.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "client/notifier.hpp"
 #include "client/subscriber_core.hpp"
 #include "layout/shm_layout.hpp"
 #include "routing/topic_pattern.hpp"
@@ -33,6 +36,12 @@ class PatternSubscriberCore {
   Status try_receive(Message& out) noexcept;
   Status receive(Message& out, std::chrono::nanoseconds timeout) noexcept;
   Status receive_spin(Message& out, std::chrono::nanoseconds timeout) noexcept;
+  int fd();
+
+  // The notifier's view (its own thread): whether a receive would find something or the directory
+  // changed, and a bounded sleep on every attached topic's futex and `interrupt`.
+  bool notifier_ready();
+  void notifier_sleep(std::atomic<std::uint32_t>& interrupt);
 
   [[nodiscard]] const std::string& pattern() const noexcept { return pattern_.text(); }
   [[nodiscard]] std::vector<std::string> topics() const;
@@ -53,6 +62,7 @@ class PatternSubscriberCore {
   void attach(const TopicKey& key, const std::string& name);
   Status poll_members(Message& out) noexcept;
   Status sleep_until_message(Message& out, std::uint64_t deadline) noexcept;
+  bool watched_ready_locked() const noexcept;
 
   std::shared_ptr<ClientCore> client_;
   routing::TopicPattern pattern_;
@@ -61,7 +71,8 @@ class PatternSubscriberCore {
   const layout::ControlHeader* header_ = nullptr;
   const layout::TopicEntry* entries_ = nullptr;
   std::uint32_t max_topics_ = 0;
-  std::uint64_t seen_generation_ = 0;
+  // Written by the consumer's refresh, read by the notifier's thread too.
+  std::atomic<std::uint64_t> seen_generation_{0};
   std::uint64_t retry_at_ns_ = 0;  // after a failed refresh: when to try again
   bool initial_scan_done_ = false;
   std::vector<Member> members_;
@@ -72,6 +83,11 @@ class PatternSubscriberCore {
   std::vector<std::shared_ptr<const MappedTopic>> retired_;
   std::uint64_t retired_lost_ = 0;
   std::uint64_t retired_filtered_ = 0;
+  // Held while refresh changes members_ and while the notifier's thread reads them; the receive
+  // path, which only reads them on the consumer's thread, never takes it.
+  std::mutex watch_mutex_;
+  std::vector<std::shared_ptr<const MappedTopic>> sleeping_on_;  // the notifier's, kept mapped
+  std::unique_ptr<Notifier> notifier_;
 };
 
 }  // namespace shmbus::detail
