@@ -45,9 +45,9 @@ struct RequesterOptions {
   // The responders' group on the service topic.
   std::string group = std::string(kDefaultResponderGroup);
   // Shape of this requester's reply topic: slots of reply_slot_size bytes (0: the service
-  // topic's slot size), reply_slot_count of them (a power of two, at most kReplyWindow). It never
-  // holds a responder back (overwrite); instead at most reply_slot_count requests await their
-  // replies at once, so that no reply is overwritten unread.
+  // topic's slot size), reply_slot_count of them (a power of two, 2..kReplyWindow). At most
+  // reply_slot_count - 1 requests await their replies at once, so that a responder never finds
+  // a live requester's reply topic full (and a dead requester's topic gates no one).
   std::uint32_t reply_slot_size = 0;
   std::uint32_t reply_slot_count = 64;
   // How long sending waits for room when the service topic is full (block policy).
@@ -77,8 +77,8 @@ class Requester {
   // Several requests in flight: send() them, then receive_reply() and match correlation_id().
   // receive_reply returns each request's reply at most once. A request awaits its reply until
   // the reply comes or abandon(id) gives up on it (a reply after that is dropped). send() returns
-  // Status::full while reply_slot_count requests await replies, or while the oldest of them is
-  // kReplyWindow requests back: take replies (or abandon requests), then send again.
+  // Status::full while reply_slot_count - 1 requests await replies, or while the oldest of them
+  // is kReplyWindow requests back: take replies (or abandon requests), then send again.
   static constexpr std::uint64_t kReplyWindow = 1024;
   Status send(std::span<const std::byte> payload, std::uint64_t& correlation_id) noexcept;
   Status send(std::span<const std::byte> payload, const Properties& properties,
@@ -107,8 +107,9 @@ struct ResponderOptions {
   // timeout redelivers a request a hung responder holds; max deliveries dead-letters a request
   // that keeps killing responders).
   GroupOptions consumer;
-  // How long a reply may wait for room when the reply topic is a block-policy topic (a
-  // requester's own reply topic never makes it wait).
+  // How long a reply may wait for room on its reply topic: only when replies pile up beyond the
+  // requester's in-flight bound (duplicates after redeliveries) while it does not read them.
+  // Status::timeout then, and the request stays held.
   std::chrono::nanoseconds reply_timeout = std::chrono::milliseconds(100);
 };
 

@@ -29,9 +29,9 @@ RequesterCore::RequesterCore(std::shared_ptr<ClientCore> client, std::string_vie
   if (auto why = naming::check_group_name(options_.group)) {
     throw Error(ErrorCode::invalid_name, *why);
   }
-  if (options_.reply_slot_count == 0 || options_.reply_slot_count > Requester::kReplyWindow) {
+  if (options_.reply_slot_count < 2 || options_.reply_slot_count > Requester::kReplyWindow) {
     throw Error(ErrorCode::invalid_argument,
-                fmt::format("reply_slot_count {} is not in 1..{}", options_.reply_slot_count,
+                fmt::format("reply_slot_count {} is not in 2..{}", options_.reply_slot_count,
                             Requester::kReplyWindow));
   }
   service_topic_ = client->open_topic(service, service_options);
@@ -39,7 +39,9 @@ RequesterCore::RequesterCore(std::shared_ptr<ClientCore> client, std::string_vie
   reply_options.slot_size =
       options_.reply_slot_size != 0 ? options_.reply_slot_size : service_topic_->view().slot_size;
   reply_options.slot_count = options_.reply_slot_count;
-  reply_options.policy = FullPolicy::overwrite;  // a slow requester never holds a responder back
+  // block: no reply is ever overwritten unread; the in-flight bound in send() keeps responders
+  // from waiting on a live requester.
+  reply_options.policy = FullPolicy::block;
   reply_options.temporary = true;
   reply_topic_ = client->open_topic(next_reply_topic_name(client->id()), reply_options);
   SubscribeOptions subscribe;
@@ -59,8 +61,9 @@ bool RequesterCore::has_responders() const noexcept {
 
 Status RequesterCore::send(std::span<const std::byte> payload, const Properties* properties,
                            std::uint64_t& correlation_id) noexcept {
-  // Every reply awaited has a slot of its own, so none is overwritten before it is read.
-  if (awaiting_ >= reply_topic_->view().slot_count) return Status::full;
+  // Every awaited reply has a slot of its own besides the one the last reply taken still holds,
+  // so responders never find the reply topic full because of us.
+  if (awaiting_ + 1 >= reply_topic_->view().slot_count) return Status::full;
   if (next_id_ - oldest_pending_ >= Requester::kReplyWindow) return Status::full;
   if (!has_responders()) return Status::no_responders;
   const std::uint64_t id = next_id_;
