@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ring/heap_topic.hpp"
+#include "wait/clock.hpp"
 #include "wait/futex.hpp"
 
 namespace {
@@ -18,6 +19,10 @@ namespace {
 using shmbus::Status;
 using shmbus::layout::FullPolicy;
 using shmbus::testing::TestTopic;
+
+// Publishers stamp messages from the TSC clock once a Client has checked the kernel's clocksource;
+// these benchmarks have no Client, so they check it here, as a Client would.
+[[maybe_unused]] const bool g_clock_ready = (shmbus::wait::init_tsc_clock(), true);
 
 // Claim + commit of an empty message, nobody subscribed: the floor of a publish.
 void BM_ClaimCommit(benchmark::State& state) {
@@ -131,6 +136,14 @@ BENCHMARK(BM_PublishFanout)->Arg(0)->Arg(1)->Arg(2)->Arg(4);
 
 // The parts of a publish that a bare SPSC ring does not have, one at a time: they explain the gap
 // between BM_ClaimCommit and a ring's plain release store.
+// The publish stamp as it is taken: an unordered TSC read on the clock's line.
+void BM_PartTscStamp(benchmark::State& state) {
+  for (auto _ : state)
+    benchmark::DoNotOptimize(shmbus::wait::stamp_ns());
+}
+BENCHMARK(BM_PartTscStamp);
+
+// What the stamp cost before it came from the TSC: clock_gettime(CLOCK_MONOTONIC) through the vDSO.
 void BM_PartClockRead(benchmark::State& state) {
   for (auto _ : state)
     benchmark::DoNotOptimize(shmbus::wait::monotonic_ns());
