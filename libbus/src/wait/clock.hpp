@@ -30,7 +30,9 @@
 
 namespace shmbus::wait {
 
-class TscClock {
+// Cache-line aligned: every publish reads the line's first fields, which change once a millisecond,
+// and no unrelated variable written more often should share their line.
+class alignas(64) TscClock {
  public:
   // The fixed-point position of slope_: ns per tick << kShift.
   static constexpr unsigned kShift = 32;
