@@ -2,15 +2,18 @@
 // the wake-up path, and contended multi-publisher claims. Cross-process figures come from
 // `shmbus perf`; these isolate the cost of each step.
 #include <benchmark/benchmark.h>
+#include <sched.h>
 
 #include <array>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "ring/heap_topic.hpp"
+#include "wait/clock.hpp"
 #include "wait/futex.hpp"
 
 namespace {
@@ -18,6 +21,10 @@ namespace {
 using shmbus::Status;
 using shmbus::layout::FullPolicy;
 using shmbus::testing::TestTopic;
+
+// Publishers stamp messages from the TSC clock once a Client has checked the kernel's clocksource;
+// these benchmarks have no Client, so they check it here, as a Client would.
+[[maybe_unused]] const bool g_clock_ready = (shmbus::wait::init_tsc_clock(), true);
 
 // Claim + commit of an empty message, nobody subscribed: the floor of a publish.
 void BM_ClaimCommit(benchmark::State& state) {
@@ -131,6 +138,14 @@ BENCHMARK(BM_PublishFanout)->Arg(0)->Arg(1)->Arg(2)->Arg(4);
 
 // The parts of a publish that a bare SPSC ring does not have, one at a time: they explain the gap
 // between BM_ClaimCommit and a ring's plain release store.
+// The publish stamp as it is taken: an unordered TSC read on the clock's line.
+void BM_PartTscStamp(benchmark::State& state) {
+  for (auto _ : state)
+    benchmark::DoNotOptimize(shmbus::wait::stamp_ns());
+}
+BENCHMARK(BM_PartTscStamp);
+
+// What the stamp cost before it came from the TSC: clock_gettime(CLOCK_MONOTONIC) through the vDSO.
 void BM_PartClockRead(benchmark::State& state) {
   for (auto _ : state)
     benchmark::DoNotOptimize(shmbus::wait::monotonic_ns());
@@ -168,6 +183,84 @@ void BM_PartReleaseStore(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_PartReleaseStore);
+
+// The commit when another core reads every slot as soon as it is committed, as a caught-up
+// subscriber does: 64 bytes copied into the slot's payload line, then the slot word stored, over
+// a ring of 1024 two-line slots (a 64-byte perf topic's). A seq_cst store (the publish's commit,
+// for the futex handshake) drains the store buffer: it waits until both lines are back from the
+// reader's cache. A release store (the bare ring's publish) leaves those transfers to the store
+// buffer and overlaps them with the next messages. The gap between the two is what a publish
+// pays across processes and not in BM_ClaimCommit.
+template <std::memory_order kOrder>
+void commit_read_by_other_core(benchmark::State& state) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0) {
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (CPU_ISSET(cpu, &allowed)) cpus.push_back(cpu);
+    }
+  }
+  if (cpus.size() < 2) {
+    state.SkipWithError("needs two CPUs");
+    return;
+  }
+  const auto pin = [](int cpu) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    sched_setaffinity(0, sizeof(one), &one);
+  };
+  struct alignas(64) Slot {
+    std::atomic<std::uint64_t> word{0};
+    alignas(64) std::array<std::byte, 64> payload{};
+  };
+  constexpr std::uint64_t kSlots = 1024;
+  const auto slots = std::make_unique<Slot[]>(kSlots);
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {
+    pin(cpus[1]);
+    std::uint64_t next = 1;
+    std::uint64_t sum = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+      Slot& slot = slots[next & (kSlots - 1)];
+      // acquire: pairs with the commit store below (the payload is complete).
+      if (slot.word.load(std::memory_order_acquire) >= next) {
+        std::uint64_t first = 0;
+        std::memcpy(&first, slot.payload.data(), sizeof(first));
+        sum += first;
+        ++next;
+      } else {
+        shmbus::wait::cpu_relax();
+      }
+    }
+    benchmark::DoNotOptimize(sum);
+  });
+  pin(cpus[0]);
+  std::array<std::byte, 64> payload{};
+  std::uint64_t sequence = 0;
+  for (auto _ : state) {
+    ++sequence;
+    Slot& slot = slots[sequence & (kSlots - 1)];
+    std::memcpy(&payload, &sequence, sizeof(sequence));
+    std::memcpy(slot.payload.data(), payload.data(), payload.size());
+    // kOrder is what is measured: seq_cst as the publish's commit, release as the bare ring's.
+    slot.word.store(sequence, kOrder);
+  }
+  stop = true;
+  reader.join();
+  sched_setaffinity(0, sizeof(allowed), &allowed);
+  state.SetItemsProcessed(state.iterations());
+}
+void BM_PartSeqCstCommitOtherCoreReads(benchmark::State& state) {
+  commit_read_by_other_core<std::memory_order_seq_cst>(state);
+}
+BENCHMARK(BM_PartSeqCstCommitOtherCoreReads)->UseRealTime();
+
+void BM_PartReleaseStoreOtherCoreReads(benchmark::State& state) {
+  commit_read_by_other_core<std::memory_order_release>(state);
+}
+BENCHMARK(BM_PartReleaseStoreOtherCoreReads)->UseRealTime();
 
 // memcpy of one payload per iteration from a source buffer into successive slots of a ring laid
 // out as a perf topic of that size (1024 slots, at most 16 MiB; payload 64 bytes into its slot):

@@ -41,7 +41,8 @@ std::string describe_status(Status status, std::string_view topic, std::uint32_t
 // Prints "shmbus: <message>" on stderr.
 void print_error(std::string_view message);
 
-// CLOCK_MONOTONIC in ns: the clock the library stamps publish_time_ns with.
+// CLOCK_MONOTONIC in ns. The library stamps publish_time_ns on the same clock (read from the TSC,
+// shmbus/clock.hpp), so a message's age is monotonic_ns() - publish_time_ns().
 using wait::monotonic_ns;
 
 }  // namespace shmbus::cli

@@ -22,7 +22,7 @@ struct MessageAccess;
 
 struct MessageHeader {
   std::uint64_t sequence = 0;         // position in the topic, one order for all subscribers
-  std::uint64_t publish_time_ns = 0;  // CLOCK_MONOTONIC at publish
+  std::uint64_t publish_time_ns = 0;  // CLOCK_MONOTONIC at publish, see shmbus/clock.hpp
   std::uint64_t publisher_id = 0;     // unique per publisher on the bus
   std::uint32_t size = 0;             // payload bytes
   std::uint32_t flags = 0;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "shmbus/client.hpp"
+#include "shmbus/clock.hpp"
 #include "shmbus/error.hpp"
 #include "shmbus/group.hpp"
 #include "shmbus/message.hpp"

@@ -13,6 +13,7 @@
 
 #include "layout/naming.hpp"
 #include "shmbus/version.hpp"
+#include "wait/clock.hpp"
 
 namespace shmbus::detail {
 namespace {
@@ -39,6 +40,9 @@ ClientCore::ClientCore(ClientOptions options)
       name_(options.name.empty() ? program_name() : std::move(options.name)) {
   if (auto problem = naming::check_bus_name(bus_)) throw Error(ErrorCode::invalid_name, *problem);
   name_.resize(std::min(name_.size(), layout::kClientNameCapacity - 1));
+  // Publishers stamp messages from the TSC clock; whether the TSC may be used is read here,
+  // once per process, off the publish path.
+  wait::init_tsc_clock();
   {
     std::lock_guard lock(mutex_);
     connection_.connect(bus_);

@@ -314,7 +314,7 @@ struct alignas(kCacheLine) SlotHeader {
   std::atomic<std::uint64_t> word;  // see slot_word()
   std::uint32_t size;
   std::uint32_t flags;
-  std::uint64_t publish_time_ns;  // CLOCK_REALTIME-free monotonic time (CLOCK_MONOTONIC), ns
+  std::uint64_t publish_time_ns;  // CLOCK_MONOTONIC ns, from the TSC clock (wait/clock.hpp)
   std::uint64_t publisher_id;
   std::uint64_t sequence;
   // Bytes of encoded message properties stored at the end of the slot's payload area (0: none).

@@ -23,6 +23,7 @@
 #include "layout/shm_layout.hpp"
 #include "ring/topic_view.hpp"
 #include "shmbus/error.hpp"
+#include "wait/clock.hpp"
 #include "wait/futex.hpp"
 
 namespace shmbus::ring {
@@ -81,7 +82,10 @@ class RingWriter {
     auto& slot = topic_.slot(sequence);
     slot.size = size;
     slot.flags = flags;
-    slot.publish_time_ns = wait::monotonic_ns();
+    // The TSC clock's line never goes back, but two threads' reads around a re-anchor may differ
+    // by a few ns: one publisher's stamps are kept in publish order.
+    last_stamp_ = std::max(wait::stamp_ns(), last_stamp_);
+    slot.publish_time_ns = last_stamp_;
     slot.publisher_id = publisher_id_;
     slot.sequence = sequence;
     slot.properties_size = properties_size;
@@ -172,6 +176,7 @@ class RingWriter {
   std::uint64_t publisher_id_ = 0;
   std::uint64_t gate_limit_ = 0;
   std::uint64_t published_ = 0;
+  std::uint64_t last_stamp_ = 0;
   // The active subscriber records as of subscription epoch gate_epoch_.
   std::array<std::uint16_t, layout::kMaxSubscribersLimit> active_{};
   std::uint32_t gate_count_ = 0;
