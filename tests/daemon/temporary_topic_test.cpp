@@ -11,18 +11,9 @@
 #include "shmbus/error.hpp"
 #include "supervisor_fixture.hpp"
 
-namespace shmbus {
+// In the fixture's namespace, so that its helpers need no using-declarations.
+namespace shmbus::test {
 namespace {
-
-using test::code_of;
-using test::DaemonProcess;
-using test::kActive;
-using test::kFree;
-using test::MappedTopic;
-using test::RawClient;
-using test::segment_exists;
-using test::SupervisorTest;
-using test::wait_until;
 
 constexpr auto kTemporary = static_cast<std::uint32_t>(protocol::OpenFlags::temporary);
 constexpr auto kMustExist = static_cast<std::uint32_t>(protocol::OpenFlags::must_exist);
@@ -185,4 +176,4 @@ TEST_F(SupervisorTest, RestartedDaemonDeletesTemporaryTopicsOfOwnersThatAreGone)
 }
 
 }  // namespace
-}  // namespace shmbus
+}  // namespace shmbus::test
