@@ -91,24 +91,17 @@ std::string queue_name(std::uint64_t id, const char* channel) {
   return fmt::format("shmbus-peer.bmq.{}.{}", id, channel);
 }
 
-class BoostMqSystem final : public PeerSystem {
+class BoostMqSystem final : public QueuePairSystem {
  public:
   std::string unsupported(const perf::Case& c) const override {
     if (c.loan) return "no zero-copy loan: send and receive copy";
     if (c.mode != perf::Mode::latency && c.mode != perf::Mode::throughput) return "not measured";
     return {};
   }
-  Endpoints open_main(const perf::Case& c, std::uint64_t id) override {
-    return open(c, id, true, c.mode == perf::Mode::latency ? "a" : nullptr, "b");
-  }
-  Endpoints open_child(const perf::Case& c, std::uint64_t id) override {
-    return open(c, id, false, "b", c.mode == perf::Mode::latency ? "a" : nullptr);
-  }
 
  private:
-  // `out`: the queue this side sends on; `in`: the one it receives from (null: none).
-  static Endpoints open(const perf::Case& c, std::uint64_t id, bool create, const char* out,
-                        const char* in) {
+  Endpoints open_queues(const perf::Case& c, std::uint64_t id, bool create, const char* out,
+                        const char* in) override {
     Endpoints e;
     const bool spin = c.wait == "spin";
     if (in != nullptr) {

@@ -105,7 +105,7 @@ std::string queue_name(std::uint64_t id, const char* channel) {
   return fmt::format("/shmbus-peer.mq.{}.{}", id, channel);
 }
 
-class PosixMqSystem final : public PeerSystem {
+class PosixMqSystem final : public QueuePairSystem {
  public:
   std::string unsupported(const perf::Case& c) const override {
     if (c.loan) return "no zero-copy loan: the kernel copies";
@@ -116,17 +116,10 @@ class PosixMqSystem final : public PeerSystem {
     }
     return {};
   }
-  Endpoints open_main(const perf::Case& c, std::uint64_t id) override {
-    return open(c, id, true, c.mode == perf::Mode::latency ? "a" : nullptr, "b");
-  }
-  Endpoints open_child(const perf::Case& c, std::uint64_t id) override {
-    return open(c, id, false, "b", c.mode == perf::Mode::latency ? "a" : nullptr);
-  }
 
  private:
-  // `out`: the queue this side sends on; `in`: the one it receives from (null: none).
-  static Endpoints open(const perf::Case& c, std::uint64_t id, bool create, const char* out,
-                        const char* in) {
+  Endpoints open_queues(const perf::Case& c, std::uint64_t id, bool create, const char* out,
+                        const char* in) override {
     // Throughput uses queue "b" alone: the child sends on it, the main side receives.
     Endpoints e;
     const bool spin = c.wait == "spin";

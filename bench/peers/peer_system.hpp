@@ -38,6 +38,23 @@ class PeerSystem {
   virtual Endpoints open_child(const perf::Case& c, std::uint64_t id) = 0;
 };
 
+// A system that talks over two named one-way queues, "a" (main -> child, latency only) and "b"
+// (child -> main): the main side creates them, the child opens them.
+class QueuePairSystem : public PeerSystem {
+ public:
+  Endpoints open_main(const perf::Case& c, std::uint64_t id) final {
+    return open_queues(c, id, true, c.mode == perf::Mode::latency ? "a" : nullptr, "b");
+  }
+  Endpoints open_child(const perf::Case& c, std::uint64_t id) final {
+    return open_queues(c, id, false, "b", c.mode == perf::Mode::latency ? "a" : nullptr);
+  }
+
+ protected:
+  // `out`: the queue this side sends on; `in`: the one it receives from (null: none).
+  virtual Endpoints open_queues(const perf::Case& c, std::uint64_t id, bool create, const char* out,
+                                const char* in) = 0;
+};
+
 // The floors and the peers; `name` as given to --system.
 std::unique_ptr<PeerSystem> make_ring();            // ring
 std::unique_ptr<PeerSystem> make_line(bool futex);  // atomic, futex
