@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "protocol/control_protocol.hpp"
@@ -150,6 +151,44 @@ inline ErrorCode code_of(const protocol::ErrorReply& error) {
 }
 inline std::string text_of(const protocol::ErrorReply& error) {
   return std::string(protocol::view_string(error.text));
+}
+
+// A client process that dies on the test's signal: forks and runs `setup(park)` in the child,
+// where `park(report)` hands a trivially copyable report of what the child registered back
+// through a pipe and parks the child (its clients still attached) until the test kills it.
+// nullopt if the fork or the report failed.
+template <typename Report, typename Setup>
+std::optional<std::pair<pid_t, Report>> spawn_parked_child(Setup&& setup) {
+  int fds[2];
+  if (::pipe(fds) != 0) return std::nullopt;
+  const pid_t child = ::fork();
+  if (child < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return std::nullopt;
+  }
+  if (child == 0) {
+    ::close(fds[0]);
+    const auto park = [&](const Report& report) {
+      (void)!::write(fds[1], &report, sizeof(report));
+      for (;;)
+        ::pause();
+    };
+    setup(park);
+    ::_exit(1);  // setup returned without parking: the parent sees no report
+  }
+  ::close(fds[1]);
+  Report report{};
+  pollfd pfd{fds[0], POLLIN, 0};
+  const bool reported = ::poll(&pfd, 1, 5000) == 1 && ::read(fds[0], &report, sizeof(report)) ==
+                                                          static_cast<ssize_t>(sizeof(report));
+  ::close(fds[0]);
+  if (!reported) {
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    return std::nullopt;
+  }
+  return std::pair{child, report};
 }
 
 // shmbusd run as a child process with its stderr captured.

@@ -307,12 +307,7 @@ TEST_F(SupervisorTest, ClientDeathAbortsItsClaimedSlot) {
     std::uint32_t publisher = UINT32_MAX;
     std::uint32_t subscriber = UINT32_MAX;
   };
-  int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    ::close(fds[0]);
+  const auto parked = test::spawn_parked_child<Report>([&](const auto& park) {
     Report report;
     RawClient client(bus_);
     if (client.hello()) {
@@ -325,16 +320,11 @@ TEST_F(SupervisorTest, ClientDeathAbortsItsClaimedSlot) {
         report.subscriber = s->index;
       }
     }
-    (void)!::write(fds[1], &report, sizeof(report));
-    for (;;)
-      ::pause();
-  }
-  ::close(fds[1]);
-  Report report;
-  pollfd pfd{fds[0], POLLIN, 0};
-  ASSERT_EQ(::poll(&pfd, 1, 5000), 1);
-  ASSERT_EQ(::read(fds[0], &report, sizeof(report)), static_cast<ssize_t>(sizeof(report)));
-  ::close(fds[0]);
+    park(report);
+  });
+  ASSERT_TRUE(parked);
+  const pid_t child = parked->first;
+  const Report report = parked->second;
   ASSERT_LT(report.publisher, mapped.view.max_publishers);
   ASSERT_LT(report.subscriber, mapped.view.max_subscribers);
   EXPECT_EQ(active_clients(), 2U);
@@ -502,12 +492,7 @@ TEST_F(SupervisorTest, RestartedDaemonAdoptsTheSegments) {
   }
 
   // A second client subscribes, then dies while no daemon runs.
-  int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    ::close(fds[0]);
+  const auto parked = test::spawn_parked_child<std::uint32_t>([&](const auto& park) {
     std::uint32_t index = UINT32_MAX;
     RawClient other(bus_);
     if (other.hello()) {
@@ -516,17 +501,11 @@ TEST_F(SupervisorTest, RestartedDaemonAdoptsTheSegments) {
         index = s->index;
       }
     }
-    (void)!::write(fds[1], &index, sizeof(index));
-    for (;;)
-      ::pause();
-  }
-  ::close(fds[1]);
-  std::uint32_t orphan_index = UINT32_MAX;
-  pollfd pfd{fds[0], POLLIN, 0};
-  ASSERT_EQ(::poll(&pfd, 1, 5000), 1);
-  ASSERT_EQ(::read(fds[0], &orphan_index, sizeof(orphan_index)),
-            static_cast<ssize_t>(sizeof(orphan_index)));
-  ::close(fds[0]);
+    park(index);
+  });
+  ASSERT_TRUE(parked);
+  const pid_t child = parked->first;
+  const std::uint32_t orphan_index = parked->second;
   ASSERT_NE(orphan_index, UINT32_MAX);
 
   first->signal(SIGKILL);

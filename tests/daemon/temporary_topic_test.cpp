@@ -124,29 +124,19 @@ TEST_F(SupervisorTest, RestartedDaemonDeletesTemporaryTopicsOfOwnersThatAreGone)
   const auto kept_subscriber = subscribe(survivor, *kept);
   ASSERT_TRUE(kept_subscriber);
 
-  int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    ::close(fds[0]);
+  const auto parked = spawn_parked_child<protocol::TopicReply>([&](const auto& park) {
     protocol::TopicReply reply{};
-    RawClient doomed(bus_);
-    if (doomed.hello()) {
-      if (auto t = doomed.open("_reply.doomed", 64, 8, kOverwrite, nullptr, kTemporary)) {
-        if (subscribe(doomed, *t)) reply = *t;
+    RawClient client(bus_);
+    if (client.hello()) {
+      if (auto t = client.open("_reply.doomed", 64, 8, kOverwrite, nullptr, kTemporary)) {
+        if (subscribe(client, *t)) reply = *t;
       }
     }
-    (void)!::write(fds[1], &reply, sizeof(reply));
-    for (;;)
-      ::pause();
-  }
-  ::close(fds[1]);
-  protocol::TopicReply doomed{};
-  pollfd pfd{fds[0], POLLIN, 0};
-  ASSERT_EQ(::poll(&pfd, 1, 5000), 1);
-  ASSERT_EQ(::read(fds[0], &doomed, sizeof(doomed)), static_cast<ssize_t>(sizeof(doomed)));
-  ::close(fds[0]);
+    park(reply);
+  });
+  ASSERT_TRUE(parked);
+  const pid_t child = parked->first;
+  const protocol::TopicReply doomed = parked->second;
   ASSERT_FALSE(segment_of(doomed).empty());
 
   first->signal(SIGKILL);
