@@ -73,7 +73,7 @@ Status RequesterCore::send(std::span<const std::byte> payload, const Properties*
       properties_.set(kReplyToProperty, reply_topic_->name());
       caller_properties_ = properties != nullptr;
     }
-    // Same length as the id it replaces: rewritten in place, no allocation.
+    // Same length as the id it replaces: rewritten in place, no allocation (Properties::set).
     properties_.set(kCorrelationIdProperty, rpc::EncodedCorrelationId(id).view());
   } catch (...) {
     caller_properties_ = true;  // rebuild from scratch next time
@@ -119,6 +119,19 @@ Status RequesterCore::receive(Message& reply, std::chrono::nanoseconds timeout,
                           [&] { return poll(reply, accept); });
 }
 
+Status RequesterCore::request(std::span<const std::byte> payload, const Properties* properties,
+                              Message& reply, std::chrono::nanoseconds timeout) noexcept {
+  std::uint64_t id = 0;
+  const Status sent = send(payload, properties, id);
+  if (sent != Status::ok) return sent;
+  const Status status = receive(reply, timeout, [&](std::uint64_t reply_id) {
+    // Replies to other requests are taken (so they never come back later) and dropped.
+    return take_pending(reply_id) && reply_id == id;
+  });
+  if (status != Status::ok) take_pending(id);  // given up: a late reply is dropped
+  return status;
+}
+
 }  // namespace detail
 
 std::optional<std::uint64_t> correlation_id(const Message& message) noexcept {
@@ -135,29 +148,12 @@ Requester::~Requester() = default;
 
 Status Requester::request(std::span<const std::byte> payload, Message& reply,
                           std::chrono::nanoseconds timeout) noexcept {
-  if (!core_) return Status::closed;
-  std::uint64_t id = 0;
-  const Status sent = core_->send(payload, nullptr, id);
-  if (sent != Status::ok) return sent;
-  const Status status = core_->receive(reply, timeout, [&](std::uint64_t reply_id) {
-    // Replies to other requests are taken (so they never come back later) and dropped.
-    return core_->take_pending(reply_id) && reply_id == id;
-  });
-  if (status != Status::ok) core_->take_pending(id);  // given up: a late reply is dropped
-  return status;
+  return core_ ? core_->request(payload, nullptr, reply, timeout) : Status::closed;
 }
 
 Status Requester::request(std::span<const std::byte> payload, const Properties& properties,
                           Message& reply, std::chrono::nanoseconds timeout) noexcept {
-  if (!core_) return Status::closed;
-  std::uint64_t id = 0;
-  const Status sent = core_->send(payload, &properties, id);
-  if (sent != Status::ok) return sent;
-  const Status status = core_->receive(reply, timeout, [&](std::uint64_t reply_id) {
-    return core_->take_pending(reply_id) && reply_id == id;
-  });
-  if (status != Status::ok) core_->take_pending(id);
-  return status;
+  return core_ ? core_->request(payload, &properties, reply, timeout) : Status::closed;
 }
 
 Status Requester::send(std::span<const std::byte> payload, std::uint64_t& correlation_id) noexcept {

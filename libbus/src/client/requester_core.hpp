@@ -28,6 +28,9 @@ class RequesterCore {
 
   Status send(std::span<const std::byte> payload, const Properties* properties,
               std::uint64_t& correlation_id) noexcept;
+  // send(), then waits for that request's reply only; gives the request up if none comes.
+  Status request(std::span<const std::byte> payload, const Properties* properties, Message& reply,
+                 std::chrono::nanoseconds timeout) noexcept;
   // Waits for a reply that `accept` takes (it is called with the reply's correlation id).
   template <typename Accept>
   Status receive(Message& reply, std::chrono::nanoseconds timeout, Accept&& accept) noexcept;
