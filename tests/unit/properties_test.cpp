@@ -68,6 +68,26 @@ TEST(Properties, SetReplacesAndEraseRemoves) {
   EXPECT_TRUE(properties.encoded().empty());
 }
 
+// A same-length value is rewritten in the encoded block itself: no reallocation, nothing else
+// moves.
+TEST(Properties, SameLengthValueIsRewrittenInPlace) {
+  Properties properties;
+  properties.set("reply-to", "_reply.1.0").set("correlation-id", "0000000000000001").key("k1");
+  const std::byte* block = properties.encoded().data();
+  const std::size_t size = properties.encoded().size();
+  const std::uint32_t hash = properties.key_hash();
+  properties.set("correlation-id", "00000000000000ff").key("k2");
+  EXPECT_EQ(properties.encoded().data(), block);
+  EXPECT_EQ(properties.encoded().size(), size);
+  EXPECT_EQ(properties.get("correlation-id"), "00000000000000ff");
+  EXPECT_EQ(properties.get("reply-to"), "_reply.1.0");
+  EXPECT_EQ(properties.get("key"), "k2");
+  EXPECT_NE(properties.key_hash(), hash);
+  properties.set("correlation-id", "longer than sixteen");  // a new length takes the full path
+  EXPECT_EQ(properties.get("correlation-id"), "longer than sixteen");
+  EXPECT_EQ(properties.size(), 3U);
+}
+
 TEST(Properties, OrderingKeyIsHashedWithZeroReserved) {
   Properties properties;
   EXPECT_EQ(properties.key_hash(), 0U);

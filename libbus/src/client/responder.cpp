@@ -62,10 +62,15 @@ Status ResponderCore::reply(const Message& request, std::span<const std::byte> p
     return why;
   }
   try {
-    reply_properties_ = properties != nullptr ? *properties : Properties{};
+    if (properties != nullptr || caller_properties_) {
+      reply_properties_ = properties != nullptr ? *properties : Properties{};
+      caller_properties_ = properties != nullptr;
+    }
+    // Without properties of the caller's, only the id changes: rewritten in place, no allocation.
     reply_properties_.set(kCorrelationIdProperty, *id_text);
   } catch (...) {
-    return Status::too_large;  // the caller's properties leave no room for the correlation id
+    caller_properties_ = true;  // rebuild from scratch next time
+    return Status::too_large;   // the caller's properties leave no room for the correlation id
   }
   const Status published = publisher->publish(payload, reply_properties_, options_.reply_timeout);
   if (published != Status::ok) return published;  // still held: reply again or reject

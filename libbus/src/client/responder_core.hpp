@@ -46,7 +46,9 @@ class ResponderCore {
   std::unique_ptr<GroupCore> member_;
   std::vector<Route> routes_;
   std::uint64_t uses_ = 0;
+  // The properties of the last reply; only the correlation id changes between plain replies.
   Properties reply_properties_;
+  bool caller_properties_ = false;
 };
 
 }  // namespace shmbus::detail

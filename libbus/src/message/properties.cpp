@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "layout/key_hash.hpp"
@@ -39,6 +40,14 @@ Properties& Properties::set(std::string_view key, std::string_view value) {
   if (auto why = message::check_property_key(key)) throw Error(ErrorCode::invalid_argument, *why);
   if (auto why = message::check_property_value(key, value)) {
     throw Error(ErrorCode::invalid_argument, *why);
+  }
+  // A value of the same length is rewritten in place, without allocating: a reused Properties can
+  // carry a changing fixed-width value (a correlation id, a counter) on the hot path.
+  if (const auto current = get(key); current && current->size() == value.size()) {
+    const auto offset = static_cast<std::size_t>(current->data() - encoded_.data());
+    std::copy(value.begin(), value.end(), encoded_.begin() + static_cast<std::ptrdiff_t>(offset));
+    if (key == message::kOrderingKey) key_hash_ = layout::key_hash(value);
+    return *this;
   }
   Entries entries = decode_all(encoded());
   bool replaced = false;
