@@ -39,17 +39,39 @@ Status spin_for_message(Poll&& poll, std::chrono::nanoseconds timeout) noexcept 
   return spin_until(poll, wait::stamp_ns() + static_cast<std::uint64_t>(timeout.count()));
 }
 
+// A sleeper that saw a claim in flight (ring::claim_in_flight) may be missed by that publisher's
+// look at `waiters`: it polls for this long, as the commit is usually a few stores away, and then
+// sleeps in slices of at most kClaimSliceNs, so that such a miss costs a slice, not kMaxSleepNs.
+inline constexpr std::uint64_t kClaimSpinNs = 2'000;
+inline constexpr std::uint64_t kClaimSliceNs = 200'000;
+
+// How long a sleeper whose poll failed may sleep on its futex, at most `bound`: when a claim was
+// in flight, first polls for kClaimSpinNs (true: the poll succeeded, do not sleep).
 template <typename Poll>
-Status sleep_for_message(layout::TopicHeader& header, Poll&& poll,
-                         std::uint64_t deadline) noexcept {
+bool poll_while_claimed(bool claim_in_flight, Poll&& poll, std::uint64_t& bound) noexcept {
+  if (!claim_in_flight) return false;
+  bound = std::min(bound, kClaimSliceNs);
+  return spin_until(poll, wait::stamp_ns() + kClaimSpinNs) == Status::ok;
+}
+
+// Sleeps on the topic's futex until `poll()` succeeds or the clock passes `deadline`, each sleep
+// at most `max_sleep_ns`. `claim_in_flight()` is ring::claim_in_flight for the first sequence
+// this consumer waits for.
+template <typename Poll, typename ClaimInFlight>
+Status sleep_for_message(layout::TopicHeader& header, Poll&& poll, ClaimInFlight&& claim_in_flight,
+                         std::uint64_t deadline,
+                         std::uint64_t max_sleep_ns = kMaxSleepNs) noexcept {
   for (;;) {
-    // seq_cst: pairs with the publisher's seq_cst commit store and load of `waiters` (Dekker):
-    // either it sees us waiting and wakes us, or our poll below sees its commit.
-    header.waiters.fetch_add(1, std::memory_order_seq_cst);
+    // relaxed: ordered by the fence below.
+    header.waiters.fetch_add(1, std::memory_order_relaxed);
     // acquire: pairs with the publisher's release increment, so a newer value means a newer commit.
     const std::uint32_t wake = header.wake_word.load(std::memory_order_acquire);
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // the increment precedes the poll below
-    if (poll()) {
+    // seq_cst fence: pairs with the publisher's seq_cst claim (Dekker, see RingWriter::claim):
+    // either claim_in_flight() sees the claim, or the publisher's load of `waiters` sees us.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    const bool claimed = claim_in_flight();
+    std::uint64_t bound = max_sleep_ns;
+    if (poll() || poll_while_claimed(claimed, poll, bound)) {
       header.waiters.fetch_sub(1, std::memory_order_relaxed);
       return Status::ok;
     }
@@ -59,7 +81,7 @@ Status sleep_for_message(layout::TopicHeader& header, Poll&& poll,
       return Status::timeout;
     }
     wait::futex_wait(header.wake_word, wake,
-                     std::chrono::nanoseconds(std::min(deadline - now, kMaxSleepNs)));
+                     std::chrono::nanoseconds(std::min(deadline - now, bound)));
     header.waiters.fetch_sub(1, std::memory_order_relaxed);
   }
 }
@@ -90,12 +112,12 @@ Status wait_in_mode(WaitMode mode, std::chrono::nanoseconds spin_time,
 }
 
 // wait_in_mode for a consumer of one topic, sleeping on that topic's futex.
-template <typename Poll>
+template <typename Poll, typename ClaimInFlight>
 Status wait_for_message(layout::TopicHeader& header, WaitMode mode,
                         std::chrono::nanoseconds spin_time, std::chrono::nanoseconds timeout,
-                        Poll&& poll) noexcept {
+                        Poll&& poll, ClaimInFlight&& claim_in_flight) noexcept {
   return wait_in_mode(mode, spin_time, timeout, poll, [&](std::uint64_t deadline) {
-    return sleep_for_message(header, poll, deadline);
+    return sleep_for_message(header, poll, claim_in_flight, deadline);
   });
 }
 

@@ -86,8 +86,9 @@ Status GroupCore::receive_spin(Message& out, std::chrono::nanoseconds timeout) n
 }
 
 Status GroupCore::receive(Message& out, std::chrono::nanoseconds timeout) noexcept {
-  return wait_for_message(*topic_->view().header, options_.wait, options_.spin_time, timeout,
-                          [&] { return try_receive(out) == Status::ok; });
+  return wait_for_message(
+      *topic_->view().header, options_.wait, options_.spin_time, timeout,
+      [&] { return try_receive(out) == Status::ok; }, [&] { return reader_.claim_in_flight(); });
 }
 
 Status GroupCore::settle(const Message& message, group::Outcome outcome) noexcept {
@@ -130,8 +131,9 @@ Status GroupCore::publish_dead_letter(const Message& message, std::string_view r
 
 int GroupCore::fd() {
   if (!notifier_) {
-    notifier_ =
-        std::make_unique<Notifier>(*topic_->view().header, [this] { return reader_.ready(); });
+    notifier_ = std::make_unique<Notifier>(
+        *topic_->view().header, WatchedTopic{[this] { return reader_.ready(); },
+                                             [this] { return reader_.claim_in_flight(); }});
   }
   return notifier_->fd();
 }

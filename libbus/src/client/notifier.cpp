@@ -7,29 +7,34 @@
 #include <cerrno>
 #include <cstring>
 
+#include "client/blocking_wait.hpp"
 #include "shmbus/error.hpp"
 #include "wait/futex.hpp"
 
 namespace shmbus::detail {
 namespace {
 
-constexpr auto kSleepBound = std::chrono::nanoseconds(kNotifierSleepBoundNs);
-
 // One topic's futex, with the handshake of a blocking receive.
 class TopicSource final : public WatchedSource {
  public:
-  TopicSource(layout::TopicHeader& header, std::function<bool()> ready)
-      : header_(header), ready_(std::move(ready)) {}
+  TopicSource(layout::TopicHeader& header, WatchedTopic watched)
+      : header_(header), watched_(std::move(watched)) {}
 
-  bool ready() override { return ready_(); }
+  bool ready() override { return watched_.ready(); }
 
   void sleep() override {
-    // seq_cst: pairs with the publisher's seq_cst commit and load of `waiters` (Dekker).
-    header_.waiters.fetch_add(1, std::memory_order_seq_cst);
+    // relaxed: ordered by the fence below.
+    header_.waiters.fetch_add(1, std::memory_order_relaxed);
+    // acquire: pairs with the publisher's release increment of wake_word.
     const std::uint32_t wake = header_.wake_word.load(std::memory_order_acquire);
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // orders the increment before ready()
-    if (!ready_() && !interrupted_.load(std::memory_order_relaxed)) {
-      wait::futex_wait(header_.wake_word, wake, kSleepBound);
+    // seq_cst fence: pairs with the publisher's seq_cst claim, as in sleep_for_message.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    const bool claimed = watched_.claim_in_flight();
+    std::uint64_t bound = kNotifierSleepBoundNs;
+    const auto ready = [this] { return watched_.ready(); };
+    if (!ready() && !poll_while_claimed(claimed, ready, bound) &&
+        !interrupted_.load(std::memory_order_relaxed)) {
+      wait::futex_wait(header_.wake_word, wake, std::chrono::nanoseconds(bound));
     }
     header_.waiters.fetch_sub(1, std::memory_order_relaxed);
   }
@@ -42,7 +47,7 @@ class TopicSource final : public WatchedSource {
 
  private:
   layout::TopicHeader& header_;
-  std::function<bool()> ready_;
+  WatchedTopic watched_;
   std::atomic<bool> interrupted_{false};
 };
 
@@ -56,8 +61,8 @@ Notifier::Notifier(std::unique_ptr<WatchedSource> source) : source_(std::move(so
   thread_ = std::thread([this] { run(); });
 }
 
-Notifier::Notifier(layout::TopicHeader& header, std::function<bool()> ready)
-    : Notifier(std::make_unique<TopicSource>(header, std::move(ready))) {}
+Notifier::Notifier(layout::TopicHeader& header, WatchedTopic watched)
+    : Notifier(std::make_unique<TopicSource>(header, std::move(watched))) {}
 
 Notifier::~Notifier() {
   stop_.store(true, std::memory_order_relaxed);
@@ -85,7 +90,7 @@ void Notifier::run() noexcept {
       // acquire: pairs with on_empty's release increment, so a re-arm is not missed.
       const std::uint32_t armed = rearm_word_.load(std::memory_order_acquire);
       if (signaled_.load(std::memory_order_relaxed)) {
-        wait::futex_wait(rearm_word_, armed, kSleepBound);
+        wait::futex_wait(rearm_word_, armed, std::chrono::nanoseconds(kNotifierSleepBoundNs));
       }
       continue;
     }

@@ -30,6 +30,13 @@ class WatchedSource {
   virtual void interrupt() = 0;
 };
 
+// One topic's consumer, as its notifier sees it: whether it has something to read, and whether the
+// message it waits for is claimed but not yet committed (ring::claim_in_flight).
+struct WatchedTopic {
+  std::function<bool()> ready;
+  std::function<bool()> claim_in_flight;
+};
+
 // Bounds each sleep of a source, so that a lost wake-up (e.g. a publisher killed between commit
 // and wake) costs at most this much latency rather than a hang.
 inline constexpr std::uint64_t kNotifierSleepBoundNs = 100'000'000;
@@ -37,8 +44,8 @@ inline constexpr std::uint64_t kNotifierSleepBoundNs = 100'000'000;
 class Notifier {
  public:
   explicit Notifier(std::unique_ptr<WatchedSource> source);
-  // One topic: sleeps on its futex; `ready` says whether the consumer has something to read.
-  Notifier(layout::TopicHeader& header, std::function<bool()> ready);
+  // One topic: sleeps on its futex.
+  Notifier(layout::TopicHeader& header, WatchedTopic watched);
   Notifier(const Notifier&) = delete;
   Notifier& operator=(const Notifier&) = delete;
   ~Notifier();

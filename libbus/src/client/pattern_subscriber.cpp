@@ -176,18 +176,25 @@ Status PatternSubscriberCore::sleep_until_message(Message& out, std::uint64_t de
     const std::size_t count = std::min(members_.size(), wait::kMaxFutexWaiters);
     for (std::size_t i = 0; i < count; ++i) {
       auto& header = *members_[i].core->reader().topic().header;
-      // seq_cst: pairs with the publishers' seq_cst commit and load of `waiters` (Dekker), as in
-      // sleep_for_message (client/blocking_wait.hpp).
-      header.waiters.fetch_add(1, std::memory_order_seq_cst);
+      // relaxed: ordered by the fence below.
+      header.waiters.fetch_add(1, std::memory_order_relaxed);
       // acquire: pairs with the publisher's release increment of wake_word.
       waiters[i] = {&header.wake_word, header.wake_word.load(std::memory_order_acquire)};
     }
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // the increments precede the polls
-    const Status polled = poll_members(out);
+    // seq_cst fence: pairs with the publishers' seq_cst claims, as in sleep_for_message
+    // (client/blocking_wait.hpp).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    const bool claimed = any_claim_in_flight(count);
+    std::uint64_t slice =
+        members_.size() > count || count == 0 ? kFallbackSliceNs : kDirectoryPollNs;
+    Status polled = poll_members(out);
+    if (polled != Status::ok &&
+        poll_while_claimed(
+            claimed, [&] { return poll_members(out) == Status::ok; }, slice)) {
+      polled = Status::ok;
+    }
     const std::uint64_t now = wait::monotonic_ns();
     if (polled != Status::ok && now < deadline) {
-      const std::uint64_t slice =
-          members_.size() > count || count == 0 ? kFallbackSliceNs : kDirectoryPollNs;
       const std::uint64_t until = std::min(deadline, now + slice);
       if (count > 0) {
         wait::futex_wait_any(std::span(waiters.data(), count), until);
@@ -249,6 +256,7 @@ void PatternSubscriberCore::notifier_sleep(std::atomic<std::uint32_t>& interrupt
   std::array<wait::FutexWaiter, wait::kMaxFutexWaiters> waiters{};
   std::size_t count = 0;
   bool ready = false;
+  std::uint64_t slice = kDirectoryPollNs;
   {
     std::lock_guard lock(watch_mutex_);
     // One word stays for `interrupt`; a topic beyond the rest is seen at the directory poll.
@@ -257,21 +265,31 @@ void PatternSubscriberCore::notifier_sleep(std::atomic<std::uint32_t>& interrupt
     for (std::size_t i = 0; i < topics; ++i) {
       sleeping_on_.push_back(members_[i].core->mapped_topic());
       auto& header = *members_[i].core->reader().topic().header;
-      // seq_cst: pairs with the publishers' seq_cst commit and load of `waiters` (Dekker).
-      header.waiters.fetch_add(1, std::memory_order_seq_cst);
+      // relaxed: ordered by the fence below.
+      header.waiters.fetch_add(1, std::memory_order_relaxed);
       // acquire: pairs with the publisher's release increment of wake_word.
       waiters[count++] = {&header.wake_word, header.wake_word.load(std::memory_order_acquire)};
     }
     // acquire: pairs with the destructor's release increment in PatternSource::interrupt.
     waiters[count++] = {&interrupt, interrupt.load(std::memory_order_acquire)};
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // the increments precede the checks
-    ready = watched_ready_locked();
+    // seq_cst fence: pairs with the publishers' seq_cst claims, as in sleep_for_message.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    const bool claimed = any_claim_in_flight(topics);
+    ready =
+        watched_ready_locked() || poll_while_claimed(
+                                      claimed, [this] { return watched_ready_locked(); }, slice);
   }
-  if (!ready)
-    wait::futex_wait_any(std::span(waiters.data(), count), wait::monotonic_ns() + kDirectoryPollNs);
+  if (!ready) wait::futex_wait_any(std::span(waiters.data(), count), wait::monotonic_ns() + slice);
   for (const auto& topic : sleeping_on_)
     topic->view().header->waiters.fetch_sub(1, std::memory_order_relaxed);
   sleeping_on_.clear();
+}
+
+bool PatternSubscriberCore::any_claim_in_flight(std::size_t count) const noexcept {
+  for (std::size_t i = 0; i < count; ++i) {
+    if (members_[i].core->reader().claim_in_flight()) return true;
+  }
+  return false;
 }
 
 std::vector<std::string> PatternSubscriberCore::topics() const {

@@ -56,6 +56,9 @@ class PatternSubscriberCore {
   };
   using TopicKey = std::pair<std::uint32_t, std::uint32_t>;  // topic id, generation
 
+  // Whether a message the first `count` members wait for is claimed but not yet committed. Call
+  // after a seq_cst fence.
+  [[nodiscard]] bool any_claim_in_flight(std::size_t count) const noexcept;
   // Re-reads the directory when its generation moved: attaches new matches, drops removed topics.
   void maybe_refresh() noexcept;
   void refresh();

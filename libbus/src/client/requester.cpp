@@ -115,8 +115,9 @@ Status RequesterCore::receive(Message& reply, std::chrono::nanoseconds timeout,
   if (timeout <= std::chrono::nanoseconds::zero()) {
     return poll(reply, accept) ? Status::ok : Status::empty;
   }
-  return wait_for_message(*reply_topic_->view().header, options_.wait, options_.spin_time, timeout,
-                          [&] { return poll(reply, accept); });
+  return wait_for_message(
+      *reply_topic_->view().header, options_.wait, options_.spin_time, timeout,
+      [&] { return poll(reply, accept); }, [&] { return replies_->reader().claim_in_flight(); });
 }
 
 Status RequesterCore::request(std::span<const std::byte> payload, const Properties* properties,

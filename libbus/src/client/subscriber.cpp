@@ -51,14 +51,16 @@ Status SubscriberCore::receive_spin(Message& out, std::chrono::nanoseconds timeo
 }
 
 Status SubscriberCore::receive(Message& out, std::chrono::nanoseconds timeout) noexcept {
-  return wait_for_message(*topic_->view().header, options_.wait, options_.spin_time, timeout,
-                          [&] { return try_receive(out) == Status::ok; });
+  return wait_for_message(
+      *topic_->view().header, options_.wait, options_.spin_time, timeout,
+      [&] { return try_receive(out) == Status::ok; }, [&] { return reader_.claim_in_flight(); });
 }
 
 int SubscriberCore::fd() {
   if (!notifier_) {
-    notifier_ =
-        std::make_unique<Notifier>(*topic_->view().header, [this] { return reader_.ready(); });
+    notifier_ = std::make_unique<Notifier>(
+        *topic_->view().header, WatchedTopic{[this] { return reader_.ready(); },
+                                             [this] { return reader_.claim_in_flight(); }});
   }
   return notifier_->fd();
 }

@@ -22,6 +22,7 @@
 
 #include "group/group_view.hpp"
 #include "layout/shm_layout.hpp"
+#include "ring/claim_in_flight.hpp"
 #include "ring/records.hpp"
 #include "ring/ring_reader.hpp"
 #include "ring/topic_view.hpp"
@@ -87,7 +88,7 @@ class GroupReader {
     if (outcome == Outcome::requeued) {
       record.redelivered.fetch_add(1, std::memory_order_relaxed);
       // seq_cst: with the load of `waiters` in wake_waiters, pairs with a sleeping member's
-      // seq_cst increment of `waiters` and re-poll (Dekker): it sees the entry or is woken.
+      // seq_cst fence after its increment of `waiters` (Dekker): it sees the entry or is woken.
       // Counted before the bucket is freed: per-key order (see the top of this file).
       record.ready.fetch_add(1, std::memory_order_seq_cst);
       release_bucket(group_, held.bucket, member_);
@@ -116,6 +117,12 @@ class GroupReader {
   }
 
   [[nodiscard]] std::size_t in_flight() const noexcept { return held_.size(); }
+
+  // Whether a fresh message this member could take is claimed but not yet committed (see
+  // ring::claim_in_flight). Call after a seq_cst fence.
+  [[nodiscard]] bool claim_in_flight() const noexcept {
+    return ring::claim_in_flight(topic_, group_.record->dispatch.load(std::memory_order_relaxed));
+  }
 
  private:
   struct Held {
@@ -393,7 +400,8 @@ class GroupReader {
   }
 
   void wake_waiters() noexcept {
-    // seq_cst: pairs with a sleeper's seq_cst increment of `waiters` before its re-poll (Dekker).
+    // seq_cst: follows our seq_cst change of what a sleeper waits for (an entry, `ready`, a
+    // bucket), so it sees any sleeper whose seq_cst fence came before that change (Dekker).
     if (topic_.header->waiters.load(std::memory_order_seq_cst) != 0) {
       ring::wake_subscribers(topic_);
     }

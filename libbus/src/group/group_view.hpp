@@ -60,9 +60,10 @@ inline bool release_bucket(const GroupView& group, std::uint32_t bucket, std::ui
     if (layout::bucket_free(current) || layout::bucket_owner(current) != owner) return false;
     const std::uint32_t count = layout::bucket_in_flight(current);
     const std::uint32_t next = count <= 1 ? 0 : layout::bucket_word(owner, count - 1);
-    // release: pairs with take_bucket's acquire; the next holder sees the messages of the bucket
-    // we requeued before freeing it as waiting (per-key order).
-    if (word.compare_exchange_weak(current, next, std::memory_order_release,
+    // seq_cst: pairs with take_bucket's acquire (the next holder sees the messages of the bucket
+    // we requeued before freeing it as waiting: per-key order), and, with the seq_cst load of
+    // `waiters` in wake_waiters, with a sleeping member's seq_cst fence before its re-poll.
+    if (word.compare_exchange_weak(current, next, std::memory_order_seq_cst,
                                    std::memory_order_relaxed)) {
       return next == 0;
     }

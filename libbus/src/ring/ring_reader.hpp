@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "layout/shm_layout.hpp"
+#include "ring/claim_in_flight.hpp"
 #include "ring/topic_view.hpp"
 #include "shmbus/message.hpp"
 
@@ -91,6 +92,12 @@ class RingReader {
     if (word == layout::committed_word(c)) return true;
     if (word == layout::slot_word(c, layout::SlotState::aborted)) return true;
     return layout::word_sequence(word) > c;
+  }
+
+  // Whether the next message is claimed but not yet committed (see ring::claim_in_flight). Call
+  // after a seq_cst fence.
+  [[nodiscard]] bool claim_in_flight() const noexcept {
+    return ring::claim_in_flight(topic_, next_.load(std::memory_order_relaxed));
   }
 
   [[nodiscard]] std::uint64_t next() const noexcept {

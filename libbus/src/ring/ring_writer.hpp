@@ -53,9 +53,12 @@ class RingWriter {
         }
       }
       record_->pending.store(s + 1, std::memory_order_relaxed);
-      // release: pairs with the daemon's acquire of next_sequence in reclaim_publisher, so a
-      // daemon that sees s taken also sees our announcement of it.
-      if (head.compare_exchange_weak(s, s + 1, std::memory_order_release,
+      // seq_cst: the publisher's half of the futex handshake (Dekker), paired with a sleeper's
+      // seq_cst fence after it counts itself in `waiters`: either its claim_in_flight() sees s
+      // taken, or our seq_cst load of `waiters` after the commit sees the sleeper. (A locked
+      // instruction either way on x86.) Also a release that pairs with the daemon's acquire of
+      // next_sequence in reclaim_publisher: a daemon that sees s taken sees our announcement.
+      if (head.compare_exchange_weak(s, s + 1, std::memory_order_seq_cst,
                                      std::memory_order_relaxed)) {
         sequence = s;
         return Status::ok;
@@ -103,10 +106,12 @@ class RingWriter {
 
  private:
   void finish(layout::SlotHeader& slot, std::uint64_t word) noexcept {
-    // seq_cst: publishes the slot to readers (it is also a release) and, with the seq_cst load of
-    // `waiters` below, pairs with a sleeper's seq_cst increment of `waiters` and re-check of this
-    // word (Dekker): either the sleeper sees the commit or we see the sleeper and wake it.
-    slot.word.store(word, std::memory_order_seq_cst);
+    // release: publishes the slot; pairs with the readers' acquire load of the word. Not seq_cst:
+    // the handshake with sleepers rides on the claim (see claim()), so this store does not drain
+    // the store buffer while the slot's lines come back from the subscriber's core.
+    slot.word.store(word, std::memory_order_release);
+    // seq_cst: follows our seq_cst claim in the single total order, so it sees any sleeper whose
+    // fence came before that claim (a plain load on x86).
     if (topic_.header->waiters.load(std::memory_order_seq_cst) != 0) {
       // release: a sleeper woken by the new value (futex compares it) sees our slot word.
       topic_.header->wake_word.fetch_add(1, std::memory_order_release);

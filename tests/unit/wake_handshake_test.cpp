@@ -1,0 +1,132 @@
+// The futex handshake between publishers and sleeping subscribers: a sleeper pairs with the
+// publisher's claim (seq_cst CAS), the commit is a plain release store, and a sleeper that sees a
+// claim in flight never sleeps long on it.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "client/blocking_wait.hpp"
+#include "ring/claim_in_flight.hpp"
+#include "ring/heap_topic.hpp"
+#include "wait/clock.hpp"
+
+namespace shmbus::testing {
+namespace {
+
+using layout::FullPolicy;
+
+TEST(ClaimInFlight, ReportsClaimedSequencesNotYetCommittedOrAborted) {
+  TestTopic topic(64, 8, FullPolicy::overwrite);
+  auto first = topic.writer(1);
+  auto second = topic.writer(2);
+  EXPECT_FALSE(ring::claim_in_flight(topic.view(), 0)) << "nothing claimed";
+
+  std::uint64_t a = 0;
+  ASSERT_EQ(first.claim(a, {}), Status::ok);
+  EXPECT_TRUE(ring::claim_in_flight(topic.view(), 0)) << "claimed, slot not begun";
+  first.begin_write(a);
+  EXPECT_TRUE(ring::claim_in_flight(topic.view(), 0)) << "being written";
+
+  std::uint64_t b = 0;
+  ASSERT_EQ(second.claim(b, {}), Status::ok);
+  second.begin_write(b);
+  second.commit(b, 0, 0);
+  EXPECT_TRUE(ring::claim_in_flight(topic.view(), 0)) << "an older claim is still open";
+  EXPECT_FALSE(ring::claim_in_flight(topic.view(), 1)) << "the consumer waits past it";
+
+  first.abort(a);
+  EXPECT_FALSE(ring::claim_in_flight(topic.view(), 0)) << "aborted counts as finished";
+  EXPECT_FALSE(ring::claim_in_flight(topic.view(), 5)) << "from beyond the head";
+}
+
+TEST(ClaimInFlight, LooksOnlyAtTheLastLapOfTheRing) {
+  TestTopic topic(64, 8, FullPolicy::overwrite);
+  auto writer = topic.writer();
+  for (std::uint64_t i = 0; i < 20; ++i)
+    ASSERT_EQ(publish_value(writer, i), Status::ok);
+  // A consumer lapped long ago: the sequences it missed are gone, not in flight.
+  EXPECT_FALSE(ring::claim_in_flight(topic.view(), 0));
+}
+
+// One publisher thread, one sleeping subscriber thread. Each message is published while the
+// subscriber sleeps or is about to: right after it counted itself in `waiters`, with the claim
+// taken before that and committed after, or at once. The subscriber's sleeps are unbounded (only
+// the 30 s deadline ends them), so a lost wake-up shows as a receive that ran into its deadline.
+TEST(WakeHandshake, SleeperIsWokenForEveryMessageWhateverTheInterleaving) {
+  constexpr std::uint64_t kMessages = 3000;
+  constexpr std::uint64_t kDeadlineNs = 30'000'000'000;
+  TestTopic topic(64, 64, FullPolicy::block);
+  auto reader = topic.reader();
+  auto writer = topic.writer();
+  auto& header = *topic.view().header;
+  std::atomic<std::uint64_t> received{0};
+  std::atomic<bool> failed{false};
+
+  std::thread publisher([&] {
+    // Then a pause of 0 to 63 µs, so that the subscriber is sometimes already in the futex and
+    // sometimes still polling or spinning on the claim.
+    std::uint64_t jitter = 88172645463325252ULL;  // xorshift64
+    const auto await_sleeper = [&] {
+      while (header.waiters.load(std::memory_order_relaxed) == 0)
+        wait::cpu_relax();
+      jitter ^= jitter << 13;
+      jitter ^= jitter >> 7;
+      jitter ^= jitter << 17;
+      const std::uint64_t until = wait::monotonic_ns() + (jitter % 64) * 1000;
+      while (wait::monotonic_ns() < until)
+        wait::cpu_relax();
+    };
+    for (std::uint64_t i = 0; i < kMessages; ++i) {
+      // Lockstep: message i goes out while the subscriber waits for it, not while it finishes i-1.
+      while (received.load(std::memory_order_acquire) != i) {
+        if (failed.load(std::memory_order_relaxed)) return;
+        wait::cpu_relax();
+      }
+      switch (i % 3) {
+        case 0:
+          await_sleeper();
+          ASSERT_EQ(publish_value(writer, i, std::chrono::seconds(30)), Status::ok);
+          break;
+        case 1: {
+          std::uint64_t sequence = 0;
+          ASSERT_EQ(writer.claim(sequence, std::chrono::seconds(30)), Status::ok);
+          std::memcpy(writer.begin_write(sequence), &i, sizeof(i));
+          await_sleeper();
+          writer.commit(sequence, sizeof(i), 0);
+          break;
+        }
+        default:
+          ASSERT_EQ(publish_value(writer, i, std::chrono::seconds(30)), Status::ok);
+          break;
+      }
+    }
+  });
+
+  std::uint64_t late = 0;
+  for (std::uint64_t i = 0; i < kMessages; ++i) {
+    ring::ReadResult result;
+    const std::uint64_t deadline = wait::monotonic_ns() + kDeadlineNs;
+    const Status status = detail::sleep_for_message(
+        header, [&] { return reader->poll(result); }, [&] { return reader->claim_in_flight(); },
+        deadline, /*max_sleep_ns=*/kDeadlineNs);
+    if (status != Status::ok || wait::monotonic_ns() >= deadline) {
+      ++late;
+      failed.store(true, std::memory_order_relaxed);
+      break;
+    }
+    if (payload_value(result) != i) {
+      ADD_FAILURE() << "message " << i << " came as " << payload_value(result);
+      failed.store(true, std::memory_order_relaxed);
+      break;
+    }
+    received.store(i + 1, std::memory_order_release);
+  }
+  publisher.join();
+  EXPECT_EQ(late, 0U) << "a sleeper was not woken for a message published as it slept";
+  EXPECT_EQ(header.waiters.load(), 0U);
+}
+
+}  // namespace
+}  // namespace shmbus::testing
