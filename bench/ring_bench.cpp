@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "perf_harness.hpp"
 #include "ring/heap_topic.hpp"
 #include "wait/clock.hpp"
 #include "wait/futex.hpp"
@@ -268,9 +269,8 @@ BENCHMARK(BM_PartReleaseStoreOtherCoreReads)->UseRealTime();
 void BM_Memcpy(benchmark::State& state) {
   const auto size = static_cast<std::size_t>(state.range(0));
   const std::size_t stride = shmbus::layout::slot_stride_for(static_cast<std::uint32_t>(size));
-  std::size_t slots = 1024;
-  while (slots > 8 && slots * stride > (16U << 20))
-    slots /= 2;
+  // The footprint of the perf harness's ring for this size: the memory a publisher copies into.
+  const std::size_t slots = shmbus::perf::slot_count_for(static_cast<std::uint32_t>(size));
   struct Free {
     void operator()(std::byte* p) const { std::free(p); }
   };

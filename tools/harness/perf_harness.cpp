@@ -123,10 +123,16 @@ std::uint64_t count_for(const Options& options, std::uint32_t size) {
   return std::max<std::uint64_t>(std::min(options.count, options.max_bytes / size), 100);
 }
 
+std::uint64_t ring_budget_bytes() {
+  const long last_level = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  return last_level > 0 ? static_cast<std::uint64_t>(last_level) / 4 : 8ULL << 20;
+}
+
 std::uint32_t slot_count_for(std::uint32_t size) {
   const std::uint64_t stride = (size + 64 + 63) / 64 * 64;
+  const std::uint64_t budget = ring_budget_bytes();
   std::uint32_t slots = 1024;
-  while (slots > 8 && slots * stride > (16ULL << 20))
+  while (slots > 2 && slots * stride > budget)
     slots /= 2;
   return slots;
 }
