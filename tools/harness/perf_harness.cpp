@@ -15,6 +15,7 @@
 #include <cstring>
 #include <iterator>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "json.hpp"
@@ -123,9 +124,35 @@ std::uint64_t count_for(const Options& options, std::uint32_t size) {
   return std::max<std::uint64_t>(std::min(options.count, options.max_bytes / size), 100);
 }
 
+// The size of CPU 0's highest-level cache, as the kernel describes it (what lscpu shows), or 0.
+// Not sysconf(_SC_LEVEL3_CACHE_SIZE): glibc takes that from CPUID, which in a KVM guest here
+// reports the host's whole 384 MiB instead of the guest's 32 MiB.
+std::uint64_t last_level_cache_bytes() {
+  std::uint64_t best_level = 0;
+  std::uint64_t best_size = 0;
+  for (int index = 0; index < 8; ++index) {
+    const std::string dir = fmt::format("/sys/devices/system/cpu/cpu0/cache/index{}/", index);
+    std::uint64_t level = 0;
+    std::uint64_t size = 0;
+    char unit = 'K';
+    FILE* level_file = std::fopen((dir + "level").c_str(), "r");
+    if (level_file == nullptr) break;
+    const bool read_level = std::fscanf(level_file, "%lu", &level) == 1;
+    std::fclose(level_file);
+    FILE* size_file = std::fopen((dir + "size").c_str(), "r");
+    if (size_file == nullptr) continue;
+    const bool read_size = std::fscanf(size_file, "%lu%c", &size, &unit) >= 1;
+    std::fclose(size_file);
+    if (!read_level || !read_size || level < best_level) continue;
+    best_level = level;
+    best_size = unit == 'M' ? size << 20 : unit == 'G' ? size << 30 : size << 10;
+  }
+  return best_size;
+}
+
 std::uint64_t ring_budget_bytes() {
-  const long last_level = sysconf(_SC_LEVEL3_CACHE_SIZE);
-  return last_level > 0 ? static_cast<std::uint64_t>(last_level) / 4 : 8ULL << 20;
+  const std::uint64_t last_level = last_level_cache_bytes();
+  return last_level > 0 ? last_level / 4 : 8ULL << 20;
 }
 
 std::uint32_t slot_count_for(std::uint32_t size) {

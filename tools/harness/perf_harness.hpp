@@ -71,10 +71,10 @@ void add_options(CLI::App& command, Options& options, std::vector<std::string> w
 // Slots per ring for a payload size, the same for shmbus, the bare ring and BM_Memcpy's
 // reference: up to 1024, within ring_budget_bytes(), at least 2.
 std::uint32_t slot_count_for(std::uint32_t size);
-// A quarter of the last-level cache (8 MiB where the size is not known). A ring much larger than
-// that is written into memory the cache has already given up, while a pool that hands out the
-// chunk freed last (iceoryx) copies into warm memory; a ring the size of the whole cache (8 slots
-// of 4 MiB here) streamed at half the copy rate of a 2-slot one.
+// A quarter of the last-level cache as /sys describes it (8 MiB where that is not known). A ring
+// much larger than that is written into memory the cache has already given up, while a pool that
+// hands out the chunk freed last (iceoryx) copies into warm memory; a ring the size of the whole
+// cache (8 slots of 4 MiB here) streamed at half the copy rate of a 2-slot one.
 std::uint64_t ring_budget_bytes();
 
 // Parses --sizes; throws std::invalid_argument with a message on a bad list.
