@@ -29,6 +29,18 @@ Supervisor::Supervisor(SupervisorOptions options)
       ack_timer_(io_),
       signals_(io_) {
   if (auto why = naming::check_bus_name(options_.bus)) throw Error(ErrorCode::invalid_name, *why);
+  // Before the socket listens: a client may connect and signal us the moment it does, and a
+  // SIGTERM that came before the handler would kill the daemon without its clean shutdown. The
+  // handler runs from io_.run(), once everything below is up.
+  if (options_.handle_signals) {
+    signals_.add(SIGINT);
+    signals_.add(SIGTERM);
+    signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
+      if (ec) return;
+      spdlog::info("signal {} received: shutting down", signal);
+      stop();
+    });
+  }
   // The socket first: whoever binds it owns the bus, so two daemons never race on the segments.
   server_ = std::make_unique<ControlServer>(io_, options_.bus);
   try {
@@ -49,15 +61,6 @@ Supervisor::Supervisor(SupervisorOptions options)
       *control_, *topics_, *clients_, *groups_, [this] { schedule_reclaims(); },
       [this] { schedule_ack_sweep(); });
   server_->listen(*handler_);
-  if (options_.handle_signals) {
-    signals_.add(SIGINT);
-    signals_.add(SIGTERM);
-    signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
-      if (ec) return;
-      spdlog::info("signal {} received: shutting down", signal);
-      stop();
-    });
-  }
   if (clients_->has_pending_reclaims()) schedule_reclaims();
   schedule_ack_sweep();
   start_orphan_checks();
