@@ -28,6 +28,12 @@
 
 namespace shmbus::ring {
 
+// Pauses after the n-th lost claim race in a row: 1, 2, 4, ... up to this. Two publisher processes
+// streaming on one topic claimed 46 M/s together without backing off, 60 M/s with this cap and
+// 69 M/s with 64, against 65 M/s for one alone (shmbus perf claim, interleaved); 16 keeps what a
+// lost race costs one publish below half a microsecond (a pause is about 28 ns on that guest).
+inline constexpr std::uint32_t kMaxClaimBackoff = 16;
+
 class RingWriter {
  public:
   RingWriter() = default;
@@ -40,6 +46,7 @@ class RingWriter {
     auto& head = topic_.header->next_sequence;
     std::uint64_t s = head.load(std::memory_order_relaxed);
     std::uint64_t deadline = 0;
+    std::uint32_t backoff = 1;
     for (;;) {
       if (topic_.policy == layout::FullPolicy::block && s >= gate_limit_) {
         refresh_gate(s);
@@ -63,6 +70,11 @@ class RingWriter {
         sequence = s;
         return Status::ok;
       }
+      // Another publisher took s. Retrying at once pulls the claim line back before the winner
+      // can claim again; backing off lets it claim several in a row while it holds the line.
+      for (std::uint32_t pause = 0; pause < backoff; ++pause)
+        wait::cpu_relax();
+      backoff = std::min(backoff * 2, kMaxClaimBackoff);
     }
   }
 
