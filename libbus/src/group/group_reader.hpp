@@ -163,8 +163,11 @@ class GroupReader {
           if (release_bucket(group_, bucket, member_)) wake_waiters();
           continue;
         }
-        const std::uint64_t next = advance_dispatch(d);
-        if (group_.key_ordered()) wake_waiters();  // members blocked behind d may go on
+        // seq_cst (key-ordered): members blocked behind d may go on, and the wake_waiters below
+        // pairs with their seq_cst fence before they re-poll (Dekker), as for the bucket release.
+        const std::uint64_t next = advance_dispatch(
+            d, group_.key_ordered() ? std::memory_order_seq_cst : std::memory_order_relaxed);
+        if (group_.key_ordered()) wake_waiters();
         if (deliver(d, claimed, bucket, out)) return true;
         d = next;
         continue;
@@ -295,11 +298,13 @@ class GroupReader {
     return true;
   }
 
-  // Moves the dispatch cursor past `d` (if nobody did yet); returns where it is now.
-  std::uint64_t advance_dispatch(std::uint64_t d) noexcept {
+  // Moves the dispatch cursor past `d` (if nobody did yet); returns where it is now. relaxed by
+  // default: the cursor is a hint; delivery entries decide ownership.
+  std::uint64_t advance_dispatch(std::uint64_t d,
+                                 std::memory_order order = std::memory_order_relaxed) noexcept {
     std::uint64_t expected = d;
-    // relaxed: the cursor is a hint; delivery entries decide ownership.
-    group_.record->dispatch.compare_exchange_strong(expected, d + 1, std::memory_order_relaxed);
+    group_.record->dispatch.compare_exchange_strong(expected, d + 1, order,
+                                                    std::memory_order_relaxed);
     return std::max(expected, d + 1);
   }
 
