@@ -1,9 +1,11 @@
-// The client API in one process against a real shmbusd: start positions, loans, waiting, file
-// descriptors, and every kind of bad input.
+// The client API against a real shmbusd, mostly from one process (a few tests publish from child
+// processes): start positions, loans, waiting, file descriptors, and every kind of bad input.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
+
+#include <variant>
 
 #include "bus_fixture.hpp"
 #include "layout/naming.hpp"
@@ -135,6 +137,70 @@ TEST_F(Api, WaitSetAndFileDescriptorWakeOnPublish) {
   EXPECT_EQ(::poll(&pfd, 1, 2000), 1);
   ASSERT_EQ(b.try_receive(message), Status::ok);
   EXPECT_EQ(value_of(message), 8U);
+}
+
+// One WaitSet over a subscriber, a group consumer and a pattern subscriber: it wakes for a
+// message another process publishes to any of them, and names the member by its own type.
+TEST_F(Api, WaitSetWaitsOnGroupConsumersAndPatternSubscribersToo) {
+  Client client(ClientOptions{bus_, "api"});
+  auto plain = client.subscriber("api.wsm.plain");
+  auto consumer = client.join_group("api.wsm.work", "workers");
+  auto pattern = client.pattern_subscriber("api.wsm.p.*");
+  WaitSet set;
+  set.add(plain);
+  set.add(consumer);
+  set.add(pattern);
+  set.add(consumer);
+  EXPECT_EQ(set.size(), 3U);
+  WaitSet::Member ready[3] = {};
+  EXPECT_EQ(set.wait(ready, milliseconds(5)), 0U);
+
+  const auto wait_for = [&](auto* expected) {
+    const std::size_t count = set.wait(ready, milliseconds(5000));
+    ASSERT_EQ(count, 1U);
+    ASSERT_TRUE(std::holds_alternative<decltype(expected)>(ready[0]));
+    EXPECT_EQ(std::get<decltype(expected)>(ready[0]), expected);
+  };
+  Message message;
+
+  auto to_group = spawn_publisher("api.wsm.work", 1, 1);
+  wait_for(&consumer);
+  ASSERT_EQ(consumer.try_receive(message), Status::ok);
+  EXPECT_EQ(consumer.ack(message), Status::ok);
+  EXPECT_EQ(consumer.try_receive(message), Status::empty);  // drains and re-arms its fd
+  ASSERT_TRUE(to_group.wait(kRunTimeout));
+
+  // A new matching topic, created by the other process: the pattern subscriber is ready (its
+  // topics changed, then the message), and its receive attaches the topic.
+  auto to_pattern = spawn_publisher("api.wsm.p.a", 2, 1);
+  wait_for(&pattern);
+  ASSERT_EQ(pattern.receive(message, milliseconds(5000)), Status::ok);
+  EXPECT_EQ(message.topic(), "api.wsm.p.a");
+  EXPECT_EQ(pattern.try_receive(message), Status::empty);
+  ASSERT_TRUE(to_pattern.wait(kRunTimeout));
+
+  auto to_plain = spawn_publisher("api.wsm.plain", 3, 1);
+  wait_for(&plain);
+  ASSERT_EQ(plain.try_receive(message), Status::ok);
+  EXPECT_EQ(plain.try_receive(message), Status::empty);
+  ASSERT_TRUE(to_plain.wait(kRunTimeout));
+
+  // The subscribers-only wait refuses a set it could not report whole; removing the others
+  // makes it a subscribers' set again.
+  Subscriber* subscribers[1] = {};
+  EXPECT_THROW(set.wait(subscribers, milliseconds(5)), Error);
+  set.remove(pattern);
+  set.remove(consumer);
+  EXPECT_EQ(set.size(), 1U);
+  auto last = spawn_publisher("api.wsm.plain", 4, 1);
+  ASSERT_EQ(set.wait(subscribers, milliseconds(5000)), 1U);
+  EXPECT_EQ(subscribers[0], &plain);
+  ASSERT_TRUE(last.wait(kRunTimeout));
+
+  GroupConsumer closed;
+  EXPECT_THROW(set.add(closed), Error);
+  set.remove(closed);  // not a member: nothing happens
+  EXPECT_EQ(set.size(), 1U);
 }
 
 TEST_F(Api, BadNamesAreRefusedClearly) {

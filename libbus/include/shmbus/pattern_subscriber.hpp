@@ -38,6 +38,9 @@ class PatternSubscriber {
   Status receive(Message& out, std::chrono::nanoseconds timeout) noexcept;
   Status receive_spin(Message& out, std::chrono::nanoseconds timeout) noexcept;
 
+  // True when a receive may find a message now, or topics were created or removed (a receive then
+  // attaches or drops them).
+  [[nodiscard]] bool ready();
   // For epoll and Asio loops: readable while a message may wait on a matching topic, or when
   // topics were created or removed (a receive then attaches or drops them); drain with try_receive
   // until Status::empty to re-arm it.

@@ -217,7 +217,7 @@ namespace {
 class PatternSource final : public WatchedSource {
  public:
   explicit PatternSource(PatternSubscriberCore& core) : core_(core) {}
-  bool ready() override { return core_.notifier_ready(); }
+  bool ready() override { return core_.ready(); }
   void sleep() override { core_.notifier_sleep(interrupt_); }
   void interrupt() override {
     interrupt_.fetch_add(1, std::memory_order_release);  // pairs with notifier_sleep's load
@@ -247,7 +247,7 @@ bool PatternSubscriberCore::watched_ready_locked() const noexcept {
                      [](const Member& m) { return m.core->reader().ready(); });
 }
 
-bool PatternSubscriberCore::notifier_ready() {
+bool PatternSubscriberCore::ready() {
   std::lock_guard lock(watch_mutex_);
   return watched_ready_locked();
 }
@@ -331,6 +331,9 @@ Status PatternSubscriber::receive(Message& out, std::chrono::nanoseconds timeout
 }
 Status PatternSubscriber::receive_spin(Message& out, std::chrono::nanoseconds timeout) noexcept {
   return core_ ? core_->receive_spin(out, timeout) : Status::closed;
+}
+bool PatternSubscriber::ready() {
+  return core_ && core_->ready();
 }
 int PatternSubscriber::fd() {
   if (!core_) throw Error(ErrorCode::invalid_argument, "fd() of a moved-from PatternSubscriber");

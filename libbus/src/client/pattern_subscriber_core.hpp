@@ -38,9 +38,10 @@ class PatternSubscriberCore {
   Status receive_spin(Message& out, std::chrono::nanoseconds timeout) noexcept;
   int fd();
 
-  // The notifier's view (its own thread): whether a receive would find something or the directory
-  // changed, and a bounded sleep on every attached topic's futex and `interrupt`.
-  bool notifier_ready();
+  // Whether a receive may find something, or the directory changed (any thread: the notifier's,
+  // a WaitSet's).
+  bool ready();
+  // The notifier's bounded sleep (its own thread) on every attached topic's futex and `interrupt`.
   void notifier_sleep(std::atomic<std::uint32_t>& interrupt);
 
   [[nodiscard]] const std::string& pattern() const noexcept { return pattern_.text(); }

@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <variant>
 
-#include "client/subscriber_core.hpp"
+#include "shmbus/group.hpp"
+#include "shmbus/pattern_subscriber.hpp"
 #include "shmbus/subscriber.hpp"
 #include "wait/futex.hpp"
 
@@ -32,33 +34,95 @@ WaitSet::~WaitSet() {
 
 void WaitSet::add(Subscriber& subscriber) {
   if (!subscriber) throw Error(ErrorCode::invalid_argument, "WaitSet::add: closed subscriber");
-  if (std::find(members_.begin(), members_.end(), &subscriber) != members_.end()) return;
-  epoll_event event{};
-  event.events = EPOLLIN;
-  event.data.ptr = &subscriber;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, subscriber.fd(), &event) != 0) {
-    throw Error(ErrorCode::io_error, fmt::format("epoll_ctl: {}", std::strerror(errno)));
+  add_member(&subscriber, subscriber.fd());
+}
+
+void WaitSet::add(GroupConsumer& consumer) {
+  if (!consumer) throw Error(ErrorCode::invalid_argument, "WaitSet::add: closed group consumer");
+  add_member(&consumer, consumer.fd());
+}
+
+void WaitSet::add(PatternSubscriber& subscriber) {
+  if (!subscriber) {
+    throw Error(ErrorCode::invalid_argument, "WaitSet::add: closed pattern subscriber");
   }
-  members_.push_back(&subscriber);
+  add_member(&subscriber, subscriber.fd());
 }
 
 void WaitSet::remove(Subscriber& subscriber) {
-  const auto it = std::find(members_.begin(), members_.end(), &subscriber);
+  remove_member(&subscriber);
+}
+
+void WaitSet::remove(GroupConsumer& consumer) {
+  remove_member(&consumer);
+}
+
+void WaitSet::remove(PatternSubscriber& subscriber) {
+  remove_member(&subscriber);
+}
+
+void WaitSet::add_member(Member member, int fd) {
+  const auto same = [&](const Entry& entry) { return entry.member == member; };
+  if (std::any_of(members_.begin(), members_.end(), same)) return;
+  epoll_event event{};
+  event.events = EPOLLIN;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
+    throw Error(ErrorCode::io_error, fmt::format("epoll_ctl: {}", std::strerror(errno)));
+  }
+  members_.push_back(Entry{member, fd});
+}
+
+void WaitSet::remove_member(Member member) {
+  const auto it = std::find_if(members_.begin(), members_.end(),
+                               [&](const Entry& entry) { return entry.member == member; });
   if (it == members_.end()) return;
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, subscriber.fd(), nullptr);
+  // Fails harmlessly when the member was closed: epoll dropped its descriptor with it.
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->fd, nullptr);
   members_.erase(it);
 }
 
+std::size_t WaitSet::wait(std::span<Member> ready, std::chrono::nanoseconds timeout) {
+  return wait_until_ready(
+      [&](Member member, std::size_t index) {
+        ready[index] = member;
+        return true;
+      },
+      ready.size(), timeout);
+}
+
 std::size_t WaitSet::wait(std::span<Subscriber*> ready, std::chrono::nanoseconds timeout) {
-  const auto collect = [&] {
-    std::size_t count = 0;
-    for (Subscriber* member : members_) {
-      if (count == ready.size()) break;
-      if (member->ready()) ready[count++] = member;
+  // A member it could not report would wake epoll without end while it stays ready.
+  for (const Entry& entry : members_) {
+    if (!std::holds_alternative<Subscriber*>(entry.member)) {
+      throw Error(ErrorCode::invalid_argument,
+                  "WaitSet::wait(span<Subscriber*>): the set has group consumers or pattern "
+                  "subscribers; wait with a span<WaitSet::Member>");
     }
-    return count;
+  }
+  return wait_until_ready(
+      [&](Member member, std::size_t index) {
+        ready[index] = std::get<Subscriber*>(member);
+        return true;
+      },
+      ready.size(), timeout);
+}
+
+template <typename Take>
+std::size_t WaitSet::wait_until_ready(Take&& take, std::size_t capacity,
+                                      std::chrono::nanoseconds timeout) {
+  // Only what `take` takes counts: a ready member the caller does not want must not end the wait.
+  const auto collect = [&] {
+    std::size_t taken = 0;
+    for (const Entry& entry : members_) {
+      if (taken == capacity) break;
+      if (std::visit([](auto* consumer) { return consumer->ready(); }, entry.member) &&
+          take(entry.member, taken)) {
+        ++taken;
+      }
+    }
+    return taken;
   };
-  if (ready.empty() || members_.empty()) return 0;
+  if (capacity == 0 || members_.empty()) return 0;
   const std::uint64_t start = wait::monotonic_ns();
   const std::uint64_t deadline =
       start + static_cast<std::uint64_t>(std::max<std::int64_t>(timeout.count(), 0));
