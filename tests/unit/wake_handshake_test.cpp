@@ -128,5 +128,44 @@ TEST(WakeHandshake, SleeperIsWokenForEveryMessageWhateverTheInterleaving) {
   EXPECT_EQ(header.waiters.load(), 0U);
 }
 
+// The one wake-up the handshake may lose: a publisher whose claim preceded the sleeper's fence may
+// read `waiters` before the sleeper's increment reaches it. Played here by committing the slot
+// with no look at `waiters` at all, long after the sleeper saw the claim in flight: the sleeper
+// must still get the message from its short slices, not sleep out its (here unbounded) sleep.
+TEST(WakeHandshake, SleeperThatSawAClaimInFlightNeedsNoWakeUp) {
+  constexpr std::uint64_t kDeadlineNs = 30'000'000'000;
+  TestTopic topic(64, 64, FullPolicy::block);
+  auto reader = topic.reader();
+  auto writer = topic.writer();
+  auto& header = *topic.view().header;
+  for (std::uint64_t round = 0; round < 20; ++round) {
+    std::uint64_t sequence = 0;
+    ASSERT_EQ(writer.claim(sequence, std::chrono::seconds(1)), Status::ok);
+    std::memcpy(writer.begin_write(sequence), &round, sizeof(round));
+    std::thread silent_committer([&] {
+      while (header.waiters.load(std::memory_order_relaxed) == 0)
+        wait::cpu_relax();
+      // Past the sleeper's 2 µs poll: it is in (or on its way to) the futex.
+      const std::uint64_t until = wait::monotonic_ns() + 1'000'000;
+      while (wait::monotonic_ns() < until)
+        wait::cpu_relax();
+      auto& slot = topic.view().slot(sequence);
+      slot.size = sizeof(round);
+      slot.sequence = sequence;
+      slot.word.store(layout::committed_word(sequence), std::memory_order_release);
+    });
+    ring::ReadResult result;
+    const std::uint64_t deadline = wait::monotonic_ns() + kDeadlineNs;
+    const Status status = detail::sleep_for_message(
+        header, [&] { return reader->poll(result); }, [&] { return reader->claim_in_flight(); },
+        deadline, /*max_sleep_ns=*/kDeadlineNs);
+    const bool in_time = wait::monotonic_ns() < deadline;
+    silent_committer.join();
+    ASSERT_EQ(status, Status::ok);
+    EXPECT_TRUE(in_time) << "round " << round << ": the sleeper waited for a wake-up";
+    EXPECT_EQ(payload_value(result), round);
+  }
+}
+
 }  // namespace
 }  // namespace shmbus::testing
