@@ -11,8 +11,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iterator>
 #include <stdexcept>
 #include <string>
@@ -132,20 +134,19 @@ std::uint64_t last_level_cache_bytes() {
   std::uint64_t best_size = 0;
   for (int index = 0; index < 8; ++index) {
     const std::string dir = fmt::format("/sys/devices/system/cpu/cpu0/cache/index{}/", index);
+    std::ifstream level_file(dir + "level");
+    std::ifstream size_file(dir + "size");
+    if (!level_file || !size_file) break;
     std::uint64_t level = 0;
+    std::string size_text;  // "32768K"
+    if (!(level_file >> level) || !(size_file >> size_text) || level < best_level) continue;
     std::uint64_t size = 0;
-    char unit = 'K';
-    FILE* level_file = std::fopen((dir + "level").c_str(), "r");
-    if (level_file == nullptr) break;
-    const bool read_level = std::fscanf(level_file, "%lu", &level) == 1;
-    std::fclose(level_file);
-    FILE* size_file = std::fopen((dir + "size").c_str(), "r");
-    if (size_file == nullptr) continue;
-    const bool read_size = std::fscanf(size_file, "%lu%c", &size, &unit) >= 1;
-    std::fclose(size_file);
-    if (!read_level || !read_size || level < best_level) continue;
+    const char* end = size_text.data() + size_text.size();
+    const auto [unit, error] = std::from_chars(size_text.data(), end, size);
+    if (error != std::errc{}) continue;
+    const unsigned shift = unit == end ? 0 : *unit == 'K' ? 10 : *unit == 'M' ? 20 : 30;
     best_level = level;
-    best_size = unit == 'M' ? size << 20 : unit == 'G' ? size << 30 : size << 10;
+    best_size = size << shift;
   }
   return best_size;
 }
@@ -156,7 +157,7 @@ std::uint64_t ring_budget_bytes() {
 }
 
 std::uint32_t slot_count_for(std::uint32_t size) {
-  const std::uint64_t stride = (size + 64 + 63) / 64 * 64;
+  const std::uint64_t stride = (std::uint64_t{size} + 64 + 63) / 64 * 64;
   const std::uint64_t budget = ring_budget_bytes();
   std::uint32_t slots = 1024;
   while (slots > 2 && slots * stride > budget)
