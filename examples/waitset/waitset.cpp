@@ -1,10 +1,11 @@
 // Waiting on several topics at once: a WaitSet over two subscribers, then the same subscribers'
-// file descriptors in poll(), as an event loop (epoll, Boost.Asio) would use them.
+// file descriptors in poll(), as an event loop (epoll, Boost.Asio) would use them, then one WaitSet
+// over a work-queue group consumer and a wildcard subscriber.
 //
 //   waitset [BUS]
 //
-// A publisher thread stands in for other processes; the program exits 0 once every message of
-// both topics arrived. Without shmbus::embedded, start `shmbusd --bus BUS` first.
+// Publisher threads stand in for other processes; the program exits 0 once every message of
+// every topic arrived. Without shmbus::embedded, start `shmbusd --bus BUS` first.
 #include <poll.h>
 
 #include <array>
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <string>
 #include <thread>
+#include <variant>
 
 #include "../example_main.hpp"
 #include "shmbus/shmbus.hpp"
@@ -84,7 +86,41 @@ int run(const std::string& bus) {
   publisher.join();
   std::printf("poll: %llu + %llu messages\n", static_cast<unsigned long long>(next_a),
               static_cast<unsigned long long>(next_b));
-  return next_a == kPerTopic && next_b == kPerTopic ? 0 : 1;
+  if (next_a != kPerTopic || next_b != kPerTopic) return 1;
+
+  // 3. Other consumers in a WaitSet: a work-queue member and a wildcard subscriber. Each ready
+  //    member comes back as its own type (WaitSet::Member is a std::variant of pointers).
+  shmbus::GroupConsumer worker = client.join_group("example.jobs", "workers", {}, shape);
+  shmbus::PatternSubscriber sensors = client.pattern_subscriber("example.sensor.*", from_start);
+  shmbus::Publisher jobs = client.publisher("example.jobs", shape);
+  shmbus::Publisher temperature = client.publisher("example.sensor.temperature", shape);
+  shmbus::WaitSet mixed;
+  mixed.add(worker);
+  mixed.add(sensors);
+  publisher = std::thread([&] { publish_both(jobs, temperature); });
+  std::uint64_t jobs_done = 0;
+  std::uint64_t readings = 0;
+  std::array<shmbus::WaitSet::Member, 2> members{};
+  shmbus::Message message;
+  while (jobs_done < kPerTopic || readings < kPerTopic) {
+    const std::size_t n = mixed.wait(members, 5s);
+    if (n == 0) break;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (auto* const* group = std::get_if<shmbus::GroupConsumer*>(&members[i])) {
+        while ((*group)->try_receive(message) == shmbus::Status::ok) {
+          if ((*group)->ack(message) == shmbus::Status::ok) ++jobs_done;
+        }
+      } else if (auto* const* pattern = std::get_if<shmbus::PatternSubscriber*>(&members[i])) {
+        while ((*pattern)->try_receive(message) == shmbus::Status::ok)
+          ++readings;
+      }
+    }
+  }
+  publisher.join();
+  std::printf("mixed waitset: %llu jobs + %llu readings\n",
+              static_cast<unsigned long long>(jobs_done),
+              static_cast<unsigned long long>(readings));
+  return jobs_done == kPerTopic && readings == kPerTopic ? 0 : 1;
 }
 
 }  // namespace
