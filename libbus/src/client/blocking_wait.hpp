@@ -39,6 +39,19 @@ Status spin_for_message(Poll&& poll, std::chrono::nanoseconds timeout) noexcept 
   return spin_until(poll, wait::stamp_ns() + static_cast<std::uint64_t>(timeout.count()));
 }
 
+// A sleeper's first step on a topic, before its seq_cst fence: counts itself in `waiters` (relaxed:
+// the fence orders it) and returns the futex word to sleep on, read with acquire (it pairs with a
+// waker's release increment, so a newer value means a newer commit).
+inline std::uint32_t announce_sleeper(layout::TopicHeader& header) noexcept {
+  header.waiters.fetch_add(1, std::memory_order_relaxed);
+  return header.wake_word.load(std::memory_order_acquire);
+}
+
+// A sleeper's last step on a topic, once it is awake (relaxed: nothing is published by leaving).
+inline void retire_sleeper(layout::TopicHeader& header) noexcept {
+  header.waiters.fetch_sub(1, std::memory_order_relaxed);
+}
+
 // A sleeper that saw a claim in flight (ring::claim_in_flight) may be missed by that publisher's
 // look at `waiters`: it polls for this long, as the commit is usually a few stores away, and then
 // sleeps in slices of at most kClaimSliceNs, so that such a miss costs a slice, not kMaxSleepNs.
@@ -62,27 +75,24 @@ Status sleep_for_message(layout::TopicHeader& header, Poll&& poll, ClaimInFlight
                          std::uint64_t deadline,
                          std::uint64_t max_sleep_ns = kMaxSleepNs) noexcept {
   for (;;) {
-    // relaxed: ordered by the fence below.
-    header.waiters.fetch_add(1, std::memory_order_relaxed);
-    // acquire: pairs with the publisher's release increment, so a newer value means a newer commit.
-    const std::uint32_t wake = header.wake_word.load(std::memory_order_acquire);
+    const std::uint32_t wake = announce_sleeper(header);
     // seq_cst fence: pairs with the publisher's seq_cst claim (Dekker, see RingWriter::claim):
     // either claim_in_flight() sees the claim, or the publisher's load of `waiters` sees us.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     const bool claimed = claim_in_flight();
     std::uint64_t bound = max_sleep_ns;
     if (poll() || poll_while_claimed(claimed, poll, bound)) {
-      header.waiters.fetch_sub(1, std::memory_order_relaxed);
+      retire_sleeper(header);
       return Status::ok;
     }
     const std::uint64_t now = wait::monotonic_ns();
     if (now >= deadline) {
-      header.waiters.fetch_sub(1, std::memory_order_relaxed);
+      retire_sleeper(header);
       return Status::timeout;
     }
     wait::futex_wait(header.wake_word, wake,
                      std::chrono::nanoseconds(std::min(deadline - now, bound)));
-    header.waiters.fetch_sub(1, std::memory_order_relaxed);
+    retire_sleeper(header);
   }
 }
 

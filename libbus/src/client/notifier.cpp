@@ -23,10 +23,7 @@ class TopicSource final : public WatchedSource {
   bool ready() override { return watched_.ready(); }
 
   void sleep() override {
-    // relaxed: ordered by the fence below.
-    header_.waiters.fetch_add(1, std::memory_order_relaxed);
-    // acquire: pairs with the publisher's release increment of wake_word.
-    const std::uint32_t wake = header_.wake_word.load(std::memory_order_acquire);
+    const std::uint32_t wake = announce_sleeper(header_);
     // seq_cst fence: pairs with the publisher's seq_cst claim, as in sleep_for_message.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     const bool claimed = watched_.claim_in_flight();
@@ -36,7 +33,7 @@ class TopicSource final : public WatchedSource {
         !interrupted_.load(std::memory_order_relaxed)) {
       wait::futex_wait(header_.wake_word, wake, std::chrono::nanoseconds(bound));
     }
-    header_.waiters.fetch_sub(1, std::memory_order_relaxed);
+    retire_sleeper(header_);
   }
 
   void interrupt() override {

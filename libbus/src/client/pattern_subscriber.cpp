@@ -176,10 +176,7 @@ Status PatternSubscriberCore::sleep_until_message(Message& out, std::uint64_t de
     const std::size_t count = std::min(members_.size(), wait::kMaxFutexWaiters);
     for (std::size_t i = 0; i < count; ++i) {
       auto& header = *members_[i].core->reader().topic().header;
-      // relaxed: ordered by the fence below.
-      header.waiters.fetch_add(1, std::memory_order_relaxed);
-      // acquire: pairs with the publisher's release increment of wake_word.
-      waiters[i] = {&header.wake_word, header.wake_word.load(std::memory_order_acquire)};
+      waiters[i] = {&header.wake_word, announce_sleeper(header)};
     }
     // seq_cst fence: pairs with the publishers' seq_cst claims, as in sleep_for_message
     // (client/blocking_wait.hpp).
@@ -204,7 +201,7 @@ Status PatternSubscriberCore::sleep_until_message(Message& out, std::uint64_t de
       }
     }
     for (std::size_t i = 0; i < count; ++i) {
-      members_[i].core->reader().topic().header->waiters.fetch_sub(1, std::memory_order_relaxed);
+      retire_sleeper(*members_[i].core->reader().topic().header);
     }
     if (polled == Status::ok) return Status::ok;
     if (now >= deadline) return Status::timeout;
@@ -265,10 +262,7 @@ void PatternSubscriberCore::notifier_sleep(std::atomic<std::uint32_t>& interrupt
     for (std::size_t i = 0; i < topics; ++i) {
       sleeping_on_.push_back(members_[i].core->mapped_topic());
       auto& header = *members_[i].core->reader().topic().header;
-      // relaxed: ordered by the fence below.
-      header.waiters.fetch_add(1, std::memory_order_relaxed);
-      // acquire: pairs with the publisher's release increment of wake_word.
-      waiters[count++] = {&header.wake_word, header.wake_word.load(std::memory_order_acquire)};
+      waiters[count++] = {&header.wake_word, announce_sleeper(header)};
     }
     // acquire: pairs with the destructor's release increment in PatternSource::interrupt.
     waiters[count++] = {&interrupt, interrupt.load(std::memory_order_acquire)};
@@ -281,7 +275,7 @@ void PatternSubscriberCore::notifier_sleep(std::atomic<std::uint32_t>& interrupt
   }
   if (!ready) wait::futex_wait_any(std::span(waiters.data(), count), wait::monotonic_ns() + slice);
   for (const auto& topic : sleeping_on_)
-    topic->view().header->waiters.fetch_sub(1, std::memory_order_relaxed);
+    retire_sleeper(*topic->view().header);
   sleeping_on_.clear();
 }
 
