@@ -80,6 +80,7 @@ TEST(WakeHandshake, SleeperIsWokenForEveryMessageWhateverTheInterleaving) {
     };
     for (std::uint64_t i = 0; i < kMessages; ++i) {
       // Lockstep: message i goes out while the subscriber waits for it, not while it finishes i-1.
+      // acquire: pairs with the subscriber's release store of `received` below.
       while (received.load(std::memory_order_acquire) != i) {
         if (failed.load(std::memory_order_relaxed)) return;
         wait::cpu_relax();
@@ -121,6 +122,7 @@ TEST(WakeHandshake, SleeperIsWokenForEveryMessageWhateverTheInterleaving) {
       failed.store(true, std::memory_order_relaxed);
       break;
     }
+    // release: pairs with the publisher's acquire load; message i is read before i + 1 goes out.
     received.store(i + 1, std::memory_order_release);
   }
   publisher.join();
@@ -152,6 +154,7 @@ TEST(WakeHandshake, SleeperThatSawAClaimInFlightNeedsNoWakeUp) {
       auto& slot = topic.view().slot(sequence);
       slot.size = sizeof(round);
       slot.sequence = sequence;
+      // release: pairs with the reader's acquire load of the word, as a commit does.
       slot.word.store(layout::committed_word(sequence), std::memory_order_release);
     });
     ring::ReadResult result;
