@@ -268,10 +268,9 @@ void PatternSubscriberCore::notifier_sleep(std::atomic<std::uint32_t>& interrupt
     waiters[count++] = {&interrupt, interrupt.load(std::memory_order_acquire)};
     // seq_cst fence: pairs with the publishers' seq_cst claims, as in sleep_for_message.
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    const bool claimed = any_claim_in_flight(topics);
-    ready =
-        watched_ready_locked() || poll_while_claimed(
-                                      claimed, [this] { return watched_ready_locked(); }, slice);
+    // A claim in flight only shortens the sleep, as in the topic notifier (client/notifier.cpp).
+    if (any_claim_in_flight(topics)) slice = kClaimSliceNs;
+    ready = watched_ready_locked();
   }
   if (!ready) wait::futex_wait_any(std::span(waiters.data(), count), wait::monotonic_ns() + slice);
   for (const auto& topic : sleeping_on_)
