@@ -226,8 +226,9 @@ class DaemonProcess {
   [[nodiscard]] pid_t pid() const { return pid_; }
   void signal(int number) const { ::kill(pid_, number); }
 
-  // The exit status (or 128 + signal), or -1 if it is still running after `limit`.
-  int wait(std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+  // The exit status (or 128 + signal), or -1 if it is still running after `limit`. 30 s: under TSan
+  // with other tests running, a daemon's exit after SIGTERM once took longer than 5 s.
+  int wait(std::chrono::milliseconds limit = std::chrono::seconds(30)) {
     if (exited_) return status_;
     int raw = 0;
     const bool done = wait_until(
