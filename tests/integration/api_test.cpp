@@ -13,6 +13,7 @@
 #include "layout/shm_layout.hpp"
 #include "shm/segment.hpp"
 #include "shmbus/shmbus.hpp"
+#include "wait/futex.hpp"
 
 namespace shmbus::testing {
 namespace {
@@ -137,6 +138,52 @@ TEST_F(Api, WaitSetAndFileDescriptorWakeOnPublish) {
   EXPECT_EQ(::poll(&pfd, 1, 2000), 1);
   ASSERT_EQ(b.try_receive(message), Status::ok);
   EXPECT_EQ(value_of(message), 8U);
+}
+
+// A receive that finds nothing leaves the consumer's fd clear, even when the notifier thread was
+// deciding to signal the message just drained: an event loop must not wake again for nothing.
+// Each round waits on ready(), which races the notifier, or on the fd, then drains and checks.
+TEST_F(Api, DrainedConsumersFdIsClearWhenReceiveFindsNothing) {
+  Client client(ClientOptions{bus_, "api"});
+  auto plain = client.subscriber("api.drain.plain");
+  auto consumer = client.join_group("api.drain.work", "workers");
+  auto pattern = client.pattern_subscriber("api.drain.p.*");
+  auto to_plain = client.publisher("api.drain.plain");
+  auto to_group = client.publisher("api.drain.work");
+  auto to_pattern = client.publisher("api.drain.p.x");
+  constexpr std::uint64_t kRounds = 1500;
+
+  const auto drain_rounds = [&](auto& reader, Publisher& publisher, auto&& settle) {
+    const int fd = reader.fd();
+    Message message;
+    while (reader.try_receive(message) == Status::ok)
+      settle(message);
+    for (std::uint64_t round = 0; round < kRounds; ++round) {
+      ASSERT_EQ(publisher.publish(round), Status::ok);
+      pollfd pfd{fd, POLLIN, 0};
+      if (round % 2 == 0) {
+        while (!reader.ready())
+          wait::cpu_relax();
+        // Lands the drain at a different point of the notifier's wake-up each round.
+        const auto until =
+            std::chrono::steady_clock::now() + std::chrono::nanoseconds(round % 64 * 500);
+        while (std::chrono::steady_clock::now() < until)
+          wait::cpu_relax();
+      } else {
+        ASSERT_EQ(::poll(&pfd, 1, 5000), 1) << "round " << round;
+      }
+      ASSERT_EQ(reader.try_receive(message), Status::ok) << "round " << round;
+      EXPECT_EQ(value_of(message), round);
+      settle(message);
+      ASSERT_EQ(reader.try_receive(message), Status::empty);
+      ASSERT_EQ(::poll(&pfd, 1, 0), 0) << "fd readable after the drain, round " << round;
+    }
+  };
+  const auto nothing = [](const Message&) {};
+  drain_rounds(plain, to_plain, nothing);
+  drain_rounds(consumer, to_group,
+               [&](const Message& m) { EXPECT_EQ(consumer.ack(m), Status::ok); });
+  drain_rounds(pattern, to_pattern, nothing);
 }
 
 // One WaitSet over a subscriber, a group consumer and a pattern subscriber: it wakes for a

@@ -71,35 +71,53 @@ Notifier::~Notifier() {
 }
 
 void Notifier::on_empty() noexcept {
-  if (!signaled_.load(std::memory_order_relaxed)) return;
-  std::uint64_t count = 0;
-  if (::read(event_fd_, &count, sizeof(count)) < 0) {
-    // EAGAIN: already clear.
+  // seq_cst fence: pairs with check_and_signal's. The consumer's cursor moves and empty poll come
+  // before it: either the notifier's check sees them and stays quiet, or this load sees its check.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (state_.load(std::memory_order_relaxed) == State::armed) return;
+  {
+    // Waits out a check in progress: a signal for a message this consumer has drained must be
+    // cleared before it returns, not after.
+    std::lock_guard lock(signal_mutex_);
+    if (state_.load(std::memory_order_relaxed) != State::signaled) return;
+    std::uint64_t count = 0;
+    if (::read(event_fd_, &count, sizeof(count)) < 0) {
+      // EAGAIN: already clear.
+    }
+    state_.store(State::armed, std::memory_order_relaxed);
   }
-  signaled_.store(false, std::memory_order_relaxed);
   rearm_word_.fetch_add(1, std::memory_order_release);  // pairs with run()'s futex compare
   wait::futex_wake_all(rearm_word_);
 }
 
+bool Notifier::check_and_signal() noexcept {
+  std::lock_guard lock(signal_mutex_);
+  state_.store(State::checking, std::memory_order_relaxed);
+  // seq_cst fence: pairs with on_empty's (see there).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (!source_->ready()) {
+    state_.store(State::armed, std::memory_order_relaxed);
+    return false;
+  }
+  const std::uint64_t one = 1;
+  if (::write(event_fd_, &one, sizeof(one)) < 0) {
+    // EAGAIN only if the counter overflowed: it is readable anyway.
+  }
+  state_.store(State::signaled, std::memory_order_relaxed);
+  return true;
+}
+
 void Notifier::run() noexcept {
   while (!stop_.load(std::memory_order_relaxed)) {
-    if (signaled_.load(std::memory_order_relaxed)) {
+    if (state_.load(std::memory_order_relaxed) == State::signaled) {
       // acquire: pairs with on_empty's release increment, so a re-arm is not missed.
       const std::uint32_t armed = rearm_word_.load(std::memory_order_acquire);
-      if (signaled_.load(std::memory_order_relaxed)) {
+      if (state_.load(std::memory_order_relaxed) == State::signaled) {
         wait::futex_wait(rearm_word_, armed, std::chrono::nanoseconds(kNotifierSleepBoundNs));
       }
       continue;
     }
-    if (source_->ready()) {
-      signaled_.store(true, std::memory_order_relaxed);
-      const std::uint64_t one = 1;
-      if (::write(event_fd_, &one, sizeof(one)) < 0) {
-        // EAGAIN only if the counter overflowed: it is readable anyway.
-      }
-      continue;
-    }
-    source_->sleep();
+    if (!check_and_signal()) source_->sleep();
   }
 }
 
