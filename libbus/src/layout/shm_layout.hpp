@@ -283,7 +283,8 @@ struct alignas(kCacheLine) GroupRecord {
   alignas(kCacheLine) std::atomic<std::uint64_t> dispatch;
   // Entries in state `ready` (requeued): while non-zero, members look for them first.
   alignas(kCacheLine) std::atomic<std::uint64_t> ready;
-  // Statistics, relaxed: shown by `shmbus ls`.
+  // Statistics, relaxed: shown by `shmbus ls`. Counted after the entry is settled, so a member
+  // killed in between leaves its count one short; the floor (cursor_index's cursor) is exact.
   alignas(kCacheLine) std::atomic<std::uint64_t> acked;
   std::atomic<std::uint64_t> redelivered;
   std::atomic<std::uint64_t> dead_lettered;
