@@ -13,9 +13,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstring>
+#include <fstream>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -237,7 +239,10 @@ class DaemonProcess {
           return r == pid_;
         },
         limit);
-    if (!done) return -1;
+    if (!done) {
+      output_ += still_running_report();
+      return -1;
+    }
     exited_ = true;
     status_ = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
     return status_;
@@ -269,6 +274,27 @@ class DaemonProcess {
   }
 
  private:
+  // What the kernel says of a daemon that outlived its wait: its state, pending, blocked and
+  // caught signals, and where it sleeps. A SIGTERM that is pending and caught but never handled
+  // is a different bug from a daemon busy in its shutdown.
+  [[nodiscard]] std::string still_running_report() const {
+    std::string report = "\n--- still running; from /proc/" + std::to_string(pid_) + ":\n";
+    const auto append_file = [&](const std::string& name, const char* only_prefixes) {
+      std::ifstream file("/proc/" + std::to_string(pid_) + "/" + name);
+      for (std::string line; std::getline(file, line);) {
+        const bool wanted = only_prefixes == nullptr ||
+                            std::string_view(only_prefixes).find(line.substr(0, line.find(':'))) !=
+                                std::string_view::npos;
+        if (wanted) report += name + ": " + line + "\n";
+      }
+    };
+    append_file("status", "State Threads SigQ SigPnd ShdPnd SigBlk SigIgn SigCgt");
+    append_file("wchan", nullptr);
+    append_file("syscall", nullptr);
+    append_file("stack", nullptr);
+    return report;
+  }
+
   pid_t pid_ = -1;
   int output_fd_ = -1;
   bool exited_ = false;
