@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <sys/wait.h>
 
+#include <chrono>
+#include <cstdio>
 #include <map>
 #include <thread>
 
@@ -216,6 +218,52 @@ TEST_F(Routing, PatternSubscriberFdWakesAnEventLoopForMessagesAndNewTopics) {
   EXPECT_EQ(from_new_topic, 3U);
   expect_exit_ok(publisher);
   EXPECT_FALSE(readable(fd, 0));
+}
+
+// The daemon dies after a matching topic appeared and before the pattern subscriber read the
+// directory: its receives go on at once for the topics it has (a refresh does not wait for a new
+// daemon), its fd does not wake an event loop without end, and once a new daemon serves the bus
+// it attaches the new topic.
+TEST_F(Routing, PatternSubscriberCarriesOnWhileTheDaemonIsDown) {
+  Client client(ClientOptions{bus_, "routing"});
+  auto attached = client.publisher("down.a");
+  auto subscriber = client.pattern_subscriber("down.*");
+  const int fd = subscriber.fd();
+  Message message;
+  EXPECT_EQ(subscriber.try_receive(message), Status::empty);
+  auto appeared = client.publisher("down.b");  // the directory changes; nobody has read it yet
+  daemon().kill(SIGKILL);
+  ASSERT_TRUE(daemon().wait(kStartTimeout));
+  daemon_.reset();
+
+  // A receive that waited for a daemon would take 2 s; these 200 must not add up to that.
+  const auto started = std::chrono::steady_clock::now();
+  for (std::uint64_t i = 0; i < 200; ++i) {
+    ASSERT_EQ(attached.publish(i), Status::ok);
+    ASSERT_EQ(subscriber.try_receive(message), Status::ok);
+    EXPECT_EQ(message.topic(), "down.a");
+    EXPECT_EQ(message.as<std::uint64_t>(), i);
+    EXPECT_EQ(subscriber.try_receive(message), Status::empty);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+
+  // For 300 ms an event loop serves the fd: it may wake a few times (each retry of the directory
+  // is due 100 ms after the last), not on every turn as a directory always "changed" would.
+  int wakes = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  while (std::chrono::steady_clock::now() < until) {
+    if (!readable(fd, 10)) continue;
+    ++wakes;
+    EXPECT_EQ(subscriber.try_receive(message), Status::empty);
+  }
+  std::printf("%d fd wake-ups in 300 ms without a daemon\n", wakes);
+  EXPECT_LE(wakes, 10);
+
+  start_daemon();
+  ASSERT_EQ(appeared.publish(std::uint64_t{77}), Status::ok);
+  ASSERT_EQ(subscriber.receive(message, std::chrono::milliseconds(10'000)), Status::ok);
+  EXPECT_EQ(message.topic(), "down.b");
+  EXPECT_EQ(message.as<std::uint64_t>(), 77U);
 }
 
 TEST_F(Routing, PatternSubscriberAppliesItsFilterToEveryTopic) {

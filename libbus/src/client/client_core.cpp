@@ -97,8 +97,9 @@ Versions ClientCore::versions() const {
 
 protocol::Message ClientCore::call(protocol::Body request) {
   std::unique_lock lock(mutex_);
-  if (!connected_ &&
-      !connected_changed_.wait_for(lock, kReconnectWait, [this] { return connected_; })) {
+  if (!connected_ && !connected_changed_.wait_for(lock, kReconnectWait, [this] {
+        return connected_.load(std::memory_order_relaxed);
+      })) {
     throw Error(ErrorCode::disconnected,
                 fmt::format("the daemon of bus '{}' is gone and no new one answered within {} ms",
                             bus_, kReconnectWait.count()));

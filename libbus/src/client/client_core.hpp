@@ -2,6 +2,7 @@
 // and the topics this process has mapped.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -31,6 +32,11 @@ class ClientCore {
   [[nodiscard]] const std::string& bus() const noexcept { return bus_; }
   [[nodiscard]] std::uint64_t id() const noexcept { return client_id_; }
   [[nodiscard]] Versions versions() const;
+  // Whether this client is connected to a daemon now. A call made while it is not waits up to 2 s
+  // for a restarted daemon; a caller on the receive path asks first and tries again later.
+  [[nodiscard]] bool connected() const noexcept {
+    return connected_.load(std::memory_order_relaxed);
+  }
 
   // The control segment the daemon named in its hello reply (read-only directory for clients).
   [[nodiscard]] std::string control_segment() const;
@@ -68,7 +74,7 @@ class ClientCore {
   mutable std::mutex mutex_;
   std::condition_variable connected_changed_;
   ControlConnection connection_;
-  bool connected_ = false;
+  std::atomic<bool> connected_{false};  // written under mutex_ (connected_changed_ waits on it)
   std::uint64_t client_id_ = 0;
   std::uint64_t epoch_ = 0;
   std::uint32_t daemon_version_ = 0;

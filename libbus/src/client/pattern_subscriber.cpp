@@ -124,15 +124,25 @@ void PatternSubscriberCore::maybe_refresh() noexcept {
   // Only a hint (refresh() re-reads it with acquire): relaxed keeps the receive path a plain load.
   const std::uint64_t generation = header_->directory_generation.load(std::memory_order_relaxed);
   if (generation == seen_generation_.load(std::memory_order_relaxed)) return;
-  if (retry_at_ns_ != 0 && wait::monotonic_ns() < retry_at_ns_) return;
+  if (!refresh_due()) return;
+  // Without a daemon, refresh() would wait for a new one, and this receive with it.
+  if (!client_->connected()) {
+    retry_at_ns_.store(wait::monotonic_ns() + kRetryRefreshNs, std::memory_order_relaxed);
+    return;
+  }
   try {
     refresh();
-    retry_at_ns_ = 0;
+    retry_at_ns_.store(0, std::memory_order_relaxed);
   } catch (...) {
-    // The daemon is unreachable or the directory is busy: messages of attached topics keep
+    // The daemon went away meanwhile or the directory is busy: messages of attached topics keep
     // flowing; try again shortly.
-    retry_at_ns_ = wait::monotonic_ns() + kRetryRefreshNs;
+    retry_at_ns_.store(wait::monotonic_ns() + kRetryRefreshNs, std::memory_order_relaxed);
   }
+}
+
+bool PatternSubscriberCore::refresh_due() const noexcept {
+  const std::uint64_t retry_at = retry_at_ns_.load(std::memory_order_relaxed);
+  return retry_at == 0 || wait::monotonic_ns() >= retry_at;
 }
 
 Status PatternSubscriberCore::poll_members(Message& out) noexcept {
@@ -237,7 +247,8 @@ bool PatternSubscriberCore::watched_ready_locked() const noexcept {
   // A changed directory counts as ready: the consumer's next receive attaches new topics, which
   // the notifier could not watch before.
   if (header_->directory_generation.load(std::memory_order_relaxed) !=
-      seen_generation_.load(std::memory_order_relaxed)) {
+          seen_generation_.load(std::memory_order_relaxed) &&
+      refresh_due()) {
     return true;
   }
   return std::any_of(members_.begin(), members_.end(),

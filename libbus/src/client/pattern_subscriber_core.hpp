@@ -62,6 +62,8 @@ class PatternSubscriberCore {
   [[nodiscard]] bool any_claim_in_flight(std::size_t count) const noexcept;
   // Re-reads the directory when its generation moved: attaches new matches, drops removed topics.
   void maybe_refresh() noexcept;
+  // Whether a changed directory may be read now: not while a failed refresh waits for its retry.
+  [[nodiscard]] bool refresh_due() const noexcept;
   void refresh();
   void attach(const TopicKey& key, const std::string& name);
   Status poll_members(Message& out) noexcept;
@@ -77,7 +79,9 @@ class PatternSubscriberCore {
   std::uint32_t max_topics_ = 0;
   // Written by the consumer's refresh, read by the notifier's thread too.
   std::atomic<std::uint64_t> seen_generation_{0};
-  std::uint64_t retry_at_ns_ = 0;  // after a failed refresh: when to try again
+  // After a failed refresh: when to try again. Until then a changed directory does not make the
+  // subscriber ready, or its fd would wake an event loop without end while the daemon is down.
+  std::atomic<std::uint64_t> retry_at_ns_{0};
   bool initial_scan_done_ = false;
   std::vector<Member> members_;
   std::size_t next_member_ = 0;  // round robin: the member polled first on the next receive
