@@ -3,6 +3,7 @@
 // claim in flight never sleeps long on it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -168,6 +169,42 @@ TEST(WakeHandshake, SleeperThatSawAClaimInFlightNeedsNoWakeUp) {
     EXPECT_TRUE(in_time) << "round " << round << ": the sleeper waited for a wake-up";
     EXPECT_EQ(payload_value(result), round);
   }
+}
+
+TEST(ClaimSlices, DoubleWhileTheClaimStaysOpenAndStartAgainWithoutOne) {
+  detail::ClaimSlices slices;
+  std::uint64_t expected = detail::kClaimSliceNs;
+  for (int sleep = 0; sleep < 10; ++sleep) {
+    EXPECT_EQ(slices.next(true), expected) << "sleep " << sleep;
+    expected = std::min(expected * 2, detail::kClaimSliceMaxNs);
+  }
+  EXPECT_EQ(expected, detail::kClaimSliceMaxNs);
+  EXPECT_EQ(slices.next(false), ~std::uint64_t{0});
+  EXPECT_EQ(slices.next(true), detail::kClaimSliceNs);
+}
+
+// A publisher that claimed a slot and never commits it (descheduled, or dead with no daemon to
+// abort its slot): its sleeper wakes a few dozen times in 150 ms, not once per 200 µs slice.
+TEST(WakeHandshake, SleeperOfAClaimThatStaysOpenBacksOff) {
+  TestTopic topic(64, 64, FullPolicy::block);
+  auto reader = topic.reader();
+  auto writer = topic.writer();
+  std::uint64_t sequence = 0;
+  ASSERT_EQ(writer.claim(sequence, std::chrono::seconds(1)), Status::ok);
+  int sleeps = 0;
+  ring::ReadResult result;
+  const Status status = detail::sleep_for_message(
+      *topic.view().header, [&] { return reader->poll(result); },
+      [&] {
+        ++sleeps;
+        return reader->claim_in_flight();
+      },
+      wait::monotonic_ns() + 150'000'000, /*max_sleep_ns=*/~std::uint64_t{0});
+  EXPECT_EQ(status, Status::timeout);
+  // 7 doubling slices make 25.4 ms, then 12.8 ms each: about 17. Fixed slices would make 750.
+  EXPECT_GE(sleeps, 2);
+  EXPECT_LE(sleeps, 40);
+  writer.abort(sequence);
 }
 
 }  // namespace

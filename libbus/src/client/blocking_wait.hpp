@@ -53,18 +53,38 @@ inline void retire_sleeper(layout::TopicHeader& header) noexcept {
 }
 
 // A sleeper that saw a claim in flight (ring::claim_in_flight) may be missed by that publisher's
-// look at `waiters`: it polls for this long, as the commit is usually a few stores away, and then
-// sleeps in slices of at most kClaimSliceNs, so that such a miss costs a slice, not kMaxSleepNs.
+// look at `waiters`: it polls for kClaimSpinNs, as the commit is usually a few stores away, and
+// then sleeps in short slices (ClaimSlices), so that such a miss costs a slice, not kMaxSleepNs.
 inline constexpr std::uint64_t kClaimSpinNs = 2'000;
 inline constexpr std::uint64_t kClaimSliceNs = 200'000;
+// A claim still open after slices adding up to ~25 ms belongs to a publisher that is descheduled
+// or dead (the daemon aborts a dead one's slot): its sleepers wake ~80 times a second, not 5000.
+inline constexpr std::uint64_t kClaimSliceMaxNs = 12'800'000;
 
-// How long a sleeper whose poll failed may sleep on its futex, at most `bound`: when a claim was
-// in flight, first polls for kClaimSpinNs (true: the poll succeeded, do not sleep).
+// How long each of a sleeper's consecutive sleeps may be while it sees a claim in flight: the
+// first kClaimSliceNs, each next one twice as long, up to kClaimSliceMaxNs. A sleep that sees no
+// claim starts the series again.
+class ClaimSlices {
+ public:
+  // The bound of the next sleep (no bound without a claim in flight).
+  std::uint64_t next(bool claim_in_flight) noexcept {
+    if (!claim_in_flight) {
+      slice_ = kClaimSliceNs;
+      return ~std::uint64_t{0};
+    }
+    const std::uint64_t slice = slice_;
+    slice_ = std::min(slice_ * 2, kClaimSliceMaxNs);
+    return slice;
+  }
+
+ private:
+  std::uint64_t slice_ = kClaimSliceNs;
+};
+
+// After a failed poll that saw a claim in flight, polls for kClaimSpinNs (true: it succeeded).
 template <typename Poll>
-bool poll_while_claimed(bool claim_in_flight, Poll&& poll, std::uint64_t& bound) noexcept {
-  if (!claim_in_flight) return false;
-  bound = std::min(bound, kClaimSliceNs);
-  return spin_until(poll, wait::stamp_ns() + kClaimSpinNs) == Status::ok;
+bool poll_while_claimed(bool claim_in_flight, Poll&& poll) noexcept {
+  return claim_in_flight && spin_until(poll, wait::stamp_ns() + kClaimSpinNs) == Status::ok;
 }
 
 // Sleeps on the topic's futex until `poll()` succeeds or the clock passes `deadline`, each sleep
@@ -74,14 +94,15 @@ template <typename Poll, typename ClaimInFlight>
 Status sleep_for_message(layout::TopicHeader& header, Poll&& poll, ClaimInFlight&& claim_in_flight,
                          std::uint64_t deadline,
                          std::uint64_t max_sleep_ns = kMaxSleepNs) noexcept {
+  ClaimSlices slices;
   for (;;) {
     const std::uint32_t wake = announce_sleeper(header);
     // seq_cst fence: pairs with the publisher's seq_cst claim (Dekker, see RingWriter::claim):
     // either claim_in_flight() sees the claim, or the publisher's load of `waiters` sees us.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     const bool claimed = claim_in_flight();
-    std::uint64_t bound = max_sleep_ns;
-    if (poll() || poll_while_claimed(claimed, poll, bound)) {
+    const std::uint64_t bound = std::min(max_sleep_ns, slices.next(claimed));
+    if (poll() || poll_while_claimed(claimed, poll)) {
       retire_sleeper(header);
       return Status::ok;
     }

@@ -29,7 +29,8 @@ class TopicSource final : public WatchedSource {
     // A claim in flight only shortens the sleep here, without the receive's 2 µs poll: a notifier
     // that sees each commit at once races a consumer that polls by itself, and signals messages
     // that consumer has already drained (Api.WaitSetAndFileDescriptorWakeOnPublish caught it).
-    const std::uint64_t bound = watched_.claim_in_flight() ? kClaimSliceNs : kNotifierSleepBoundNs;
+    const std::uint64_t bound =
+        std::min(kNotifierSleepBoundNs, claim_slices_.next(watched_.claim_in_flight()));
     if (!watched_.ready() && !interrupted_.load(std::memory_order_relaxed)) {
       wait::futex_wait(header_.wake_word, wake, std::chrono::nanoseconds(bound));
     }
@@ -45,6 +46,7 @@ class TopicSource final : public WatchedSource {
  private:
   layout::TopicHeader& header_;
   WatchedTopic watched_;
+  ClaimSlices claim_slices_;
   std::atomic<bool> interrupted_{false};
 };
 

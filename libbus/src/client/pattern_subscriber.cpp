@@ -181,6 +181,7 @@ Status PatternSubscriberCore::receive(Message& out, std::chrono::nanoseconds tim
 // kDirectoryPollNs and followed by a look at its generation.
 Status PatternSubscriberCore::sleep_until_message(Message& out, std::uint64_t deadline) noexcept {
   std::array<wait::FutexWaiter, wait::kMaxFutexWaiters> waiters{};
+  ClaimSlices slices;
   for (;;) {
     maybe_refresh();
     const std::size_t count = std::min(members_.size(), wait::kMaxFutexWaiters);
@@ -192,12 +193,12 @@ Status PatternSubscriberCore::sleep_until_message(Message& out, std::uint64_t de
     // (client/blocking_wait.hpp).
     std::atomic_thread_fence(std::memory_order_seq_cst);
     const bool claimed = any_claim_in_flight(count);
-    std::uint64_t slice =
-        members_.size() > count || count == 0 ? kFallbackSliceNs : kDirectoryPollNs;
+    const std::uint64_t slice =
+        std::min(members_.size() > count || count == 0 ? kFallbackSliceNs : kDirectoryPollNs,
+                 slices.next(claimed));
     Status polled = poll_members(out);
     if (polled != Status::ok &&
-        poll_while_claimed(
-            claimed, [&] { return poll_members(out) == Status::ok; }, slice)) {
+        poll_while_claimed(claimed, [&] { return poll_members(out) == Status::ok; })) {
       polled = Status::ok;
     }
     const std::uint64_t now = wait::monotonic_ns();
@@ -280,7 +281,7 @@ void PatternSubscriberCore::notifier_sleep(std::atomic<std::uint32_t>& interrupt
     // seq_cst fence: pairs with the publishers' seq_cst claims, as in sleep_for_message.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     // A claim in flight only shortens the sleep, as in the topic notifier (client/notifier.cpp).
-    if (any_claim_in_flight(topics)) slice = kClaimSliceNs;
+    slice = std::min(slice, notifier_claim_slices_.next(any_claim_in_flight(topics)));
     ready = watched_ready_locked();
   }
   if (!ready) wait::futex_wait_any(std::span(waiters.data(), count), wait::monotonic_ns() + slice);

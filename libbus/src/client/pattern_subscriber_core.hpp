@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "client/blocking_wait.hpp"
 #include "client/notifier.hpp"
 #include "client/subscriber_core.hpp"
 #include "layout/shm_layout.hpp"
@@ -95,6 +96,7 @@ class PatternSubscriberCore {
   // path, which only reads them on the consumer's thread, never takes it.
   std::mutex watch_mutex_;
   std::vector<std::shared_ptr<const MappedTopic>> sleeping_on_;  // the notifier's, kept mapped
+  ClaimSlices notifier_claim_slices_;                            // the notifier thread's
   std::unique_ptr<Notifier> notifier_;
 };
 
