@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <chrono>
+#include <optional>
 #include <random>
 
 #include "bus_fixture.hpp"
@@ -118,6 +120,48 @@ TEST_F(Faults, DaemonKilledAndRestartedAdoptsTheBus) {
   const auto* header = static_cast<const layout::ControlHeader*>(control.address());
   EXPECT_EQ(header->epoch.load(), 2U);
   EXPECT_EQ(header->daemon_pid.load(), daemon().pid());
+}
+
+// A process drops a subscriber, a publisher and a group membership while the daemon is down.
+// Dropping them does not wait for a new daemon, and once one serves the bus the client removes
+// the records: the dropped subscriber's cursor no longer holds the block topic's publishers back.
+TEST_F(Faults, RecordsDroppedWhileTheDaemonIsDownAreRemovedByTheNextDaemon) {
+  constexpr std::uint32_t kSlots = 64;
+  const std::string topic = "it.down.drop";
+  Client client(ClientOptions{bus_, "faults"});
+  auto reader = client.subscriber(topic, {}, TopicOptions{64, kSlots, FullPolicy::block});
+  PublisherOptions options;
+  options.block_timeout = std::chrono::milliseconds(2'000);
+  auto publisher = client.publisher(topic, {}, options);
+  std::optional<Subscriber> dropped_subscriber = client.subscriber(topic);
+  std::optional<Publisher> dropped_publisher = client.publisher(topic);
+  std::optional<GroupConsumer> dropped_member = client.join_group(topic, "workers");
+  daemon().kill(SIGKILL);
+  ASSERT_TRUE(daemon().wait(kStartTimeout));
+  daemon_.reset();
+
+  // Each would wait 2 s for a new daemon if it called one.
+  const auto started = std::chrono::steady_clock::now();
+  dropped_subscriber.reset();
+  dropped_publisher.reset();
+  dropped_member.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(1'500));
+
+  start_daemon();
+  // A call waits for the client to reconnect, which sends the removals it kept first.
+  auto after_restart = client.publisher("it.down.other");
+  // Four laps of the ring: a cursor left at 0 would stop the publisher at the 65th message.
+  for (std::uint64_t i = 0; i < 4 * kSlots; ++i) {
+    ASSERT_EQ(publisher.publish(i), Status::ok) << "message " << i;
+    Message message;
+    ASSERT_EQ(reader.try_receive(message), Status::ok);
+    EXPECT_EQ(message.as<std::uint64_t>(), i);
+  }
+  // The group was undeclared: its last member's leave deleted it, so its floor holds nothing back
+  // either, and a new member starts a new group.
+  auto member = client.join_group(topic, "workers");
+  Message message;
+  EXPECT_EQ(member.try_receive(message), Status::empty);
 }
 
 }  // namespace

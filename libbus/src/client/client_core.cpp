@@ -234,14 +234,10 @@ protocol::GroupReply ClientCore::join_group(const MappedTopic& topic, std::strin
 
 void ClientCore::leave_group(const MappedTopic& topic,
                              const protocol::GroupReply& member) noexcept {
-  forget(topic.topic_id(), protocol::RecordKind::group_member,
-         member.group_index * topic.view().max_group_members + member.member_index);
-  try {
-    call(protocol::LeaveGroup{topic.topic_id(), topic.generation(), member.group_index,
-                              member.member_index});
-  } catch (const Error&) {
-    // The daemon is gone or refused: it requeues and frees the member when the connection closes.
-  }
+  release_record({topic.topic_id(), topic.generation(), protocol::RecordKind::group_member,
+                  member.group_index * topic.view().max_group_members + member.member_index},
+                 protocol::LeaveGroup{topic.topic_id(), topic.generation(), member.group_index,
+                                      member.member_index});
 }
 
 void ClientCore::declare_group(const MappedTopic& topic, std::string_view group,
@@ -258,28 +254,54 @@ void ClientCore::declare_group(const MappedTopic& topic, std::string_view group,
   }
 }
 
-void ClientCore::forget(std::uint32_t topic_id, protocol::RecordKind kind, std::uint32_t index) {
-  std::lock_guard lock(mutex_);
-  std::erase_if(registrations_, [&](const Registration& r) {
-    return r.topic_id == topic_id && r.kind == kind && r.index == index;
-  });
-}
-
 void ClientCore::remove_publisher(const MappedTopic& topic, std::uint32_t index) noexcept {
-  forget(topic.topic_id(), protocol::RecordKind::publisher, index);
-  try {
-    call(protocol::RemovePublisher{topic.topic_id(), topic.generation(), index, 0});
-  } catch (const Error&) {
-    // The daemon is gone or refused: it frees the record when this client's connection closes.
-  }
+  release_record({topic.topic_id(), topic.generation(), protocol::RecordKind::publisher, index},
+                 protocol::RemovePublisher{topic.topic_id(), topic.generation(), index, 0});
 }
 
 void ClientCore::remove_subscriber(const MappedTopic& topic, std::uint32_t index) noexcept {
-  forget(topic.topic_id(), protocol::RecordKind::subscriber, index);
+  release_record({topic.topic_id(), topic.generation(), protocol::RecordKind::subscriber, index},
+                 protocol::RemoveSubscriber{topic.topic_id(), topic.generation(), index, 0});
+}
+
+void ClientCore::release_record(const Registration& record,
+                                const protocol::Body& removal) noexcept {
+  // One locked region from the look at connected_ to the send: the monitor reconnects under the
+  // same lock, so a removal is either sent on a live connection or kept for the next reconnect.
+  std::lock_guard lock(mutex_);
+  std::erase_if(registrations_, [&](const Registration& r) {
+    return r.topic_id == record.topic_id && r.generation == record.generation &&
+           r.kind == record.kind && r.index == record.index;
+  });
   try {
-    call(protocol::RemoveSubscriber{topic.topic_id(), topic.generation(), index, 0});
-  } catch (const Error&) {
-    // As above: the record is freed with the connection.
+    if (connected_.load(std::memory_order_relaxed)) {
+      connection_.call(removal, kCallTimeout);
+      return;
+    }
+  } catch (const Error& e) {
+    // Refused (the topic is gone) or timed out (the daemon may still act on it): nothing to keep.
+    // At worst the record is freed when this client's connection closes.
+    if (e.code() != ErrorCode::disconnected) return;
+    connected_ = false;
+  } catch (...) {
+    return;  // out of memory for the request: as above
+  }
+  try {
+    pending_removals_.push_back(removal);
+  } catch (...) {
+    // Out of memory: the record is freed with the connection instead.
+  }
+}
+
+void ClientCore::send_pending_removals_locked() {
+  while (!pending_removals_.empty()) {
+    try {
+      connection_.call(pending_removals_.back(), kCallTimeout);
+    } catch (const Error& e) {
+      // Lost the daemon again: keep the rest for the next reconnect. Refused: the record is gone.
+      if (e.code() == ErrorCode::disconnected || e.code() == ErrorCode::timeout) throw;
+    }
+    pending_removals_.pop_back();
   }
 }
 
@@ -290,8 +312,9 @@ bool ClientCore::reconnect_locked() {
     hello_locked(client_id_);
     if (client_id_ != old_id) {
       // The new daemon did not resume us: it has already reclaimed our records, so none of them
-      // may be reattached (another client may own them now).
+      // may be reattached or removed (another client may own them now).
       registrations_.clear();
+      pending_removals_.clear();
     }
     std::vector<Registration> kept;
     for (const auto& r : registrations_) {
@@ -306,6 +329,7 @@ bool ClientCore::reconnect_locked() {
       }
     }
     registrations_ = std::move(kept);
+    send_pending_removals_locked();
     connected_ = true;
     connected_changed_.notify_all();
     return true;

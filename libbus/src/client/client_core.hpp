@@ -67,7 +67,13 @@ class ClientCore {
   void hello_locked(std::uint64_t resume_client_id);
   void monitor();
   bool reconnect_locked();
-  void forget(std::uint32_t topic_id, protocol::RecordKind kind, std::uint32_t index);
+  // Removes a record this client is done with: `removal` is its RemovePublisher,
+  // RemoveSubscriber or LeaveGroup. Without a daemon it does not wait for one but keeps the
+  // request for reconnect_locked: a resumed client's records stay live in the segments until it
+  // removes them, and a stale subscriber's cursor would hold a block topic's publishers back.
+  void release_record(const Registration& record, const protocol::Body& removal) noexcept;
+  // After a resumed hello: sends the removals kept while the daemon was away.
+  void send_pending_removals_locked();
 
   std::string bus_;
   std::string name_;
@@ -82,6 +88,7 @@ class ClientCore {
   std::string control_segment_;
   std::map<std::pair<std::uint32_t, std::uint32_t>, std::weak_ptr<MappedTopic>> topics_;
   std::vector<Registration> registrations_;
+  std::vector<protocol::Body> pending_removals_;  // under mutex_: see release_record
   int shutdown_fd_ = -1;
   std::thread monitor_;
 };
