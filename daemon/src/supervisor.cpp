@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
-#include <csignal>
 
 #include "layout/naming.hpp"
 #include "shmbus/error.hpp"
@@ -23,20 +22,13 @@ constexpr auto kReclaimRetryInterval = 1ms;
 }  // namespace
 
 Supervisor::Supervisor(SupervisorOptions options)
-    : options_(std::move(options)),
-      orphan_timer_(io_),
-      reclaim_timer_(io_),
-      ack_timer_(io_),
-      signals_(io_) {
+    : options_(std::move(options)), orphan_timer_(io_), reclaim_timer_(io_), ack_timer_(io_) {
   if (auto why = naming::check_bus_name(options_.bus)) throw Error(ErrorCode::invalid_name, *why);
   // Before the socket listens: a client may connect and signal us the moment it does, and a
-  // SIGTERM that came before the handler would kill the daemon without its clean shutdown. The
-  // handler runs from io_.run(), once everything below is up.
+  // SIGTERM that came before the signals were blocked would kill the daemon without its clean
+  // shutdown. The signal is read from io_.run(), once everything below is up.
   if (options_.handle_signals) {
-    signals_.add(SIGINT);
-    signals_.add(SIGTERM);
-    signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
-      if (ec) return;
+    stop_signals_.emplace(io_, [this](int signal) {
       spdlog::info("signal {} received: shutting down", signal);
       stop();
     });
@@ -181,8 +173,7 @@ void Supervisor::stop() {
     orphan_timer_.cancel();
     reclaim_timer_.cancel();
     ack_timer_.cancel();
-    boost::system::error_code ignored;
-    signals_.cancel(ignored);
+    if (stop_signals_) stop_signals_->cancel();
     io_.stop();
   });
 }

@@ -8,7 +8,6 @@
 #include <string>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "client_registry.hpp"
@@ -17,6 +16,7 @@
 #include "control_server.hpp"
 #include "group_registry.hpp"
 #include "request_handler.hpp"
+#include "stop_signals.hpp"
 #include "topic_registry.hpp"
 
 namespace shmbus::daemon {
@@ -65,7 +65,7 @@ class Supervisor {
   boost::asio::steady_timer orphan_timer_;
   boost::asio::steady_timer reclaim_timer_;
   boost::asio::steady_timer ack_timer_;
-  boost::asio::signal_set signals_;
+  std::optional<StopSignals> stop_signals_;  // with handle_signals only
   bool fresh_ = false;  // this supervisor created the segments (not adopted them)
   bool reclaim_scheduled_ = false;
   bool ack_sweep_scheduled_ = false;
