@@ -105,7 +105,7 @@ protocol::Message ClientCore::call(protocol::Body request) {
                             bus_, kReconnectWait.count()));
   }
   try {
-    return connection_.call(std::move(request), kCallTimeout);
+    return connection_.call(request, kCallTimeout);
   } catch (const Error& e) {
     if (e.code() == ErrorCode::disconnected) connected_ = false;
     throw;
