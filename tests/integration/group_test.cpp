@@ -232,6 +232,61 @@ TEST_F(Groups, MembersKilledAtRandomEveryMessageAckedExactlyOnce) {
               static_cast<unsigned long long>(logs.redeliveries), kills);
 }
 
+// The daemon is SIGKILLed while members work through the queue, and a member holding messages
+// dies while no daemon runs. Publishers and the other members carry on meanwhile; the next daemon
+// adopts the group, finds the dead member and requeues what it held. Every message is acked, every
+// repeat delivery is flagged, nothing is lost.
+TEST_F(Groups, DaemonKilledWhileMembersWorkAndAMemberDiesMeanwhile) {
+  constexpr std::uint64_t kPerPublisher = 100'000;
+  constexpr std::uint64_t kTotal = 2 * kPerPublisher;
+  const std::string topic = "it.group.restart";
+  Client client(ClientOptions{bus_, "test-driver"});
+  client.open_topic(topic, TopicOptions{64, 1024, FullPolicy::block});
+  client.declare_group(topic, "workers");
+  TopicWatch watch(bus_, topic);
+  const auto* group = watch.group("workers");
+  ASSERT_NE(group, nullptr);
+
+  MemberPool pool(bus_, topic, "workers", kTotal);
+  for (int i = 0; i < 3; ++i)
+    pool.spawn();
+  auto publisher0 = spawn_publisher(topic, 0, kPerPublisher);
+  auto publisher1 = spawn_publisher(topic, 1, kPerPublisher);
+  const auto seed = static_cast<unsigned>(::getpid());
+  std::printf("fault injection seed %u\n", seed);
+  std::mt19937 random(seed);
+  const std::uint64_t target = 10'000 + random() % 40'000;
+  ASSERT_TRUE(eventually([&] { return watch.floor("workers") >= target; }, kRunTimeout));
+
+  daemon().kill(SIGKILL);
+  ASSERT_TRUE(daemon().wait(kStartTimeout));
+  daemon_.reset();
+  // The others keep acking without a daemon: the floor moves on.
+  const std::uint64_t floor_without_daemon = watch.floor("workers");
+  ASSERT_TRUE(eventually([&] { return watch.floor("workers") > floor_without_daemon + 1'000; },
+                         kRunTimeout))
+      << watch.describe("workers");
+  std::optional<pid_t> holder;
+  eventually([&] { return (holder = watch.member_holding_messages("workers")).has_value(); }, 1s);
+  if (!holder || !pool.kill_pid(*holder)) pool.kill(random() % pool.live());
+
+  start_daemon();
+  pool.spawn();
+  ASSERT_TRUE(eventually([&] { return watch.floor("workers") >= kTotal; }, kRunTimeout))
+      << watch.describe("workers");
+  ASSERT_TRUE(publisher0.wait(kStartTimeout));
+  ASSERT_TRUE(publisher1.wait(kStartTimeout));
+  pool.kill_all();
+
+  EXPECT_EQ(watch.floor("workers"), watch.head());
+  EXPECT_EQ(group->dead_lettered.load(), 0U);
+  EXPECT_EQ(group->lost.load(), 0U);
+  const LogCheck logs = check_logs(pool.logs(), 2, kPerPublisher);
+  EXPECT_EQ(logs.distinct, kTotal);
+  std::printf("%llu redeliveries after the member killed without a daemon\n",
+              static_cast<unsigned long long>(logs.redeliveries));
+}
+
 // The DeliveryStamps file the members of a key-ordered run share, zeroed; removed at the end.
 class StampFile {
  public:
