@@ -12,6 +12,7 @@
 #include <atomic>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 
@@ -30,7 +31,6 @@ namespace shmbus::testing {
 namespace {
 
 using namespace std::chrono_literals;
-using Groups = BusTest;
 
 // The DeliveryRecords a member process logged (see test_peer member).
 std::vector<DeliveryRecord> read_log(const std::string& path) {
@@ -175,6 +175,66 @@ LogCheck check_logs(const std::vector<std::string>& logs, std::uint32_t tags,
   return result;
 }
 
+class Groups : public BusTest {
+ protected:
+  // A crash run's bus: the declared group "workers" on a 1024-slot block topic, three members,
+  // and two publishers (tags 0 and 1) of `per_publisher` messages each, already streaming.
+  struct WorkQueueRun {
+    std::unique_ptr<Client> client;
+    std::unique_ptr<TopicWatch> watch;
+    const layout::GroupRecord* group = nullptr;
+    std::unique_ptr<MemberPool> pool;
+    std::vector<ChildProcess> publishers;
+    std::mt19937 random;
+  };
+
+  WorkQueueRun start_work_queue(const std::string& topic, std::uint64_t per_publisher) {
+    WorkQueueRun run;
+    run.client = std::make_unique<Client>(ClientOptions{bus_, "test-driver"});
+    run.client->open_topic(topic, TopicOptions{64, 1024, FullPolicy::block});
+    run.client->declare_group(topic, "workers");
+    run.watch = std::make_unique<TopicWatch>(bus_, topic);
+    run.group = run.watch->group("workers");
+    run.pool = std::make_unique<MemberPool>(bus_, topic, "workers", 2 * per_publisher);
+    for (int i = 0; i < 3; ++i)
+      run.pool->spawn();
+    for (std::uint32_t tag = 0; tag < 2; ++tag)
+      run.publishers.push_back(spawn_publisher(topic, tag, per_publisher));
+    const auto seed = static_cast<unsigned>(::getpid());
+    std::printf("fault injection seed %u\n", seed);
+    run.random.seed(seed);
+    return run;
+  }
+
+  // Kills a member caught holding messages within a second (the case redelivery must handle),
+  // otherwise a random one.
+  static void kill_a_holder(WorkQueueRun& run) {
+    std::optional<pid_t> holder;
+    eventually([&] { return (holder = run.watch->member_holding_messages("workers")).has_value(); },
+               1s);
+    if (!holder || !run.pool->kill_pid(*holder)) run.pool->kill(run.random() % run.pool->live());
+  }
+
+  // Waits for every message to be settled and the publishers to finish, stops the members, and
+  // checks what every crash run must hold: the floor at the head, nothing dead-lettered or lost,
+  // and the members' logs (check_logs).
+  static LogCheck finish_work_queue(WorkQueueRun& run, std::uint64_t per_publisher) {
+    TopicWatch& watch = *run.watch;
+    if (!eventually([&] { return watch.floor("workers") >= 2 * per_publisher; }, kRunTimeout)) {
+      ADD_FAILURE() << "not every message was settled: " << watch.describe("workers");
+      run.pool->kill_all();
+      return {};
+    }
+    for (auto& publisher : run.publishers)
+      EXPECT_TRUE(publisher.wait(kStartTimeout));
+    run.pool->kill_all();
+    EXPECT_EQ(watch.floor("workers"), watch.head());
+    EXPECT_EQ(run.group->dead_lettered.load(), 0U);
+    EXPECT_EQ(run.group->lost.load(), 0U);
+    return check_logs(run.pool->logs(), 2, per_publisher);
+  }
+};
+
 // Members SIGKILLed at random moments while two publishers stream 10^6 messages: every message is
 // acked exactly once in total (the ack floor reaches the head with nothing lost or dead-lettered;
 // the delivery entry's CAS admits one ack per delivery), every repeat delivery is flagged, nothing
@@ -182,51 +242,26 @@ LogCheck check_logs(const std::vector<std::string>& logs, std::uint32_t tags,
 TEST_F(Groups, MembersKilledAtRandomEveryMessageAckedExactlyOnce) {
   constexpr std::uint64_t kPerPublisher = 500'000;
   constexpr std::uint64_t kTotal = 2 * kPerPublisher;
-  const std::string topic = "it.group.work";
-  Client client(ClientOptions{bus_, "test-driver"});
-  client.open_topic(topic, TopicOptions{64, 1024, FullPolicy::block});
-  client.declare_group(topic, "workers");
-  TopicWatch watch(bus_, topic);
-  const auto* group = watch.group("workers");
-  ASSERT_NE(group, nullptr);
-
-  MemberPool pool(bus_, topic, "workers", kTotal);
-  for (int i = 0; i < 3; ++i)
-    pool.spawn();
-  auto publisher0 = spawn_publisher(topic, 0, kPerPublisher);
-  auto publisher1 = spawn_publisher(topic, 1, kPerPublisher);
-
-  const auto seed = static_cast<unsigned>(::getpid());
-  std::printf("fault injection seed %u\n", seed);
-  std::mt19937 random(seed);
+  auto run = start_work_queue("it.group.work", kPerPublisher);
+  ASSERT_NE(run.group, nullptr);
+  TopicWatch& watch = *run.watch;
   int kills = 0;
   for (; kills < 6; ++kills) {
     // Wait for some progress, then kill a random member at a random moment and replace it.
     // The floor, not `acked`: a member killed between settling and counting leaves acked short.
-    const std::uint64_t target = watch.floor("workers") + 20'000 + random() % 60'000;
+    const std::uint64_t target = watch.floor("workers") + 20'000 + run.random() % 60'000;
     if (!eventually([&] { return watch.floor("workers") >= std::min(target, kTotal); }, 120s)) {
       break;
     }
     if (watch.floor("workers") >= kTotal) break;
-    // Prefer a member caught holding messages: that is the case redelivery must handle.
-    std::optional<pid_t> holder;
-    eventually([&] { return (holder = watch.member_holding_messages("workers")).has_value(); }, 1s);
-    if (!holder || !pool.kill_pid(*holder)) pool.kill(random() % pool.live());
-    pool.spawn();
+    kill_a_holder(run);
+    run.pool->spawn();
   }
-  ASSERT_TRUE(eventually([&] { return watch.floor("workers") >= kTotal; }, kRunTimeout))
-      << watch.describe("workers");
-  ASSERT_TRUE(publisher0.wait(kStartTimeout));
-  ASSERT_TRUE(publisher1.wait(kStartTimeout));
-  pool.kill_all();
-
-  EXPECT_LE(group->acked.load(), kTotal);
-  EXPECT_GE(group->acked.load() + static_cast<std::uint64_t>(kills), kTotal);
-  EXPECT_EQ(watch.floor("workers"), watch.head());
-  EXPECT_EQ(group->dead_lettered.load(), 0U);
-  EXPECT_EQ(group->lost.load(), 0U);
-  const LogCheck logs = check_logs(pool.logs(), 2, kPerPublisher);
-  EXPECT_EQ(group->redelivered.load(), logs.redeliveries + group->ready.load())
+  const LogCheck logs = finish_work_queue(run, kPerPublisher);
+  const auto& group = *run.group;
+  EXPECT_LE(group.acked.load(), kTotal);
+  EXPECT_GE(group.acked.load() + static_cast<std::uint64_t>(kills), kTotal);
+  EXPECT_EQ(group.redelivered.load(), logs.redeliveries + group.ready.load())
       << "every requeued message is redelivered (or still waiting)";
   std::printf("%llu redeliveries after %d member kills\n",
               static_cast<unsigned long long>(logs.redeliveries), kills);
@@ -239,23 +274,10 @@ TEST_F(Groups, MembersKilledAtRandomEveryMessageAckedExactlyOnce) {
 TEST_F(Groups, DaemonKilledWhileMembersWorkAndAMemberDiesMeanwhile) {
   constexpr std::uint64_t kPerPublisher = 100'000;
   constexpr std::uint64_t kTotal = 2 * kPerPublisher;
-  const std::string topic = "it.group.restart";
-  Client client(ClientOptions{bus_, "test-driver"});
-  client.open_topic(topic, TopicOptions{64, 1024, FullPolicy::block});
-  client.declare_group(topic, "workers");
-  TopicWatch watch(bus_, topic);
-  const auto* group = watch.group("workers");
-  ASSERT_NE(group, nullptr);
-
-  MemberPool pool(bus_, topic, "workers", kTotal);
-  for (int i = 0; i < 3; ++i)
-    pool.spawn();
-  auto publisher0 = spawn_publisher(topic, 0, kPerPublisher);
-  auto publisher1 = spawn_publisher(topic, 1, kPerPublisher);
-  const auto seed = static_cast<unsigned>(::getpid());
-  std::printf("fault injection seed %u\n", seed);
-  std::mt19937 random(seed);
-  const std::uint64_t target = 10'000 + random() % 40'000;
+  auto run = start_work_queue("it.group.restart", kPerPublisher);
+  ASSERT_NE(run.group, nullptr);
+  TopicWatch& watch = *run.watch;
+  const std::uint64_t target = 10'000 + run.random() % 40'000;
   ASSERT_TRUE(eventually([&] { return watch.floor("workers") >= target; }, kRunTimeout));
 
   daemon().kill(SIGKILL);
@@ -266,22 +288,11 @@ TEST_F(Groups, DaemonKilledWhileMembersWorkAndAMemberDiesMeanwhile) {
   ASSERT_TRUE(eventually([&] { return watch.floor("workers") > floor_without_daemon + 1'000; },
                          kRunTimeout))
       << watch.describe("workers");
-  std::optional<pid_t> holder;
-  eventually([&] { return (holder = watch.member_holding_messages("workers")).has_value(); }, 1s);
-  if (!holder || !pool.kill_pid(*holder)) pool.kill(random() % pool.live());
+  kill_a_holder(run);
 
   start_daemon();
-  pool.spawn();
-  ASSERT_TRUE(eventually([&] { return watch.floor("workers") >= kTotal; }, kRunTimeout))
-      << watch.describe("workers");
-  ASSERT_TRUE(publisher0.wait(kStartTimeout));
-  ASSERT_TRUE(publisher1.wait(kStartTimeout));
-  pool.kill_all();
-
-  EXPECT_EQ(watch.floor("workers"), watch.head());
-  EXPECT_EQ(group->dead_lettered.load(), 0U);
-  EXPECT_EQ(group->lost.load(), 0U);
-  const LogCheck logs = check_logs(pool.logs(), 2, kPerPublisher);
+  run.pool->spawn();
+  const LogCheck logs = finish_work_queue(run, kPerPublisher);
   EXPECT_EQ(logs.distinct, kTotal);
   std::printf("%llu redeliveries after the member killed without a daemon\n",
               static_cast<unsigned long long>(logs.redeliveries));
