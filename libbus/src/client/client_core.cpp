@@ -47,7 +47,7 @@ ClientCore::ClientCore(ClientOptions options)
     std::lock_guard lock(mutex_);
     connection_.connect(bus_);
     hello_locked(0);
-    connected_ = true;
+    connected_.store(true, std::memory_order_relaxed);
   }
   shutdown_fd_ = ::eventfd(0, EFD_CLOEXEC);
   if (shutdown_fd_ < 0) {
@@ -97,9 +97,9 @@ Versions ClientCore::versions() const {
 
 protocol::Message ClientCore::call(protocol::Body request) {
   std::unique_lock lock(mutex_);
-  if (!connected_ && !connected_changed_.wait_for(lock, kReconnectWait, [this] {
-        return connected_.load(std::memory_order_relaxed);
-      })) {
+  if (!connected_.load(std::memory_order_relaxed) &&
+      !connected_changed_.wait_for(lock, kReconnectWait,
+                                   [this] { return connected_.load(std::memory_order_relaxed); })) {
     throw Error(ErrorCode::disconnected,
                 fmt::format("the daemon of bus '{}' is gone and no new one answered within {} ms",
                             bus_, kReconnectWait.count()));
@@ -107,7 +107,7 @@ protocol::Message ClientCore::call(protocol::Body request) {
   try {
     return connection_.call(request, kCallTimeout);
   } catch (const Error& e) {
-    if (e.code() == ErrorCode::disconnected) connected_ = false;
+    if (e.code() == ErrorCode::disconnected) connected_.store(false, std::memory_order_relaxed);
     throw;
   }
 }
@@ -282,7 +282,7 @@ void ClientCore::release_record(const Registration& record,
     // Refused (the topic is gone) or timed out (the daemon may still act on it): nothing to keep.
     // At worst the record is freed when this client's connection closes.
     if (e.code() != ErrorCode::disconnected) return;
-    connected_ = false;
+    connected_.store(false, std::memory_order_relaxed);
   } catch (...) {
     return;  // out of memory for the request: as above
   }
@@ -330,7 +330,7 @@ bool ClientCore::reconnect_locked() {
     }
     registrations_ = std::move(kept);
     send_pending_removals_locked();
-    connected_ = true;
+    connected_.store(true, std::memory_order_relaxed);
     connected_changed_.notify_all();
     return true;
   } catch (const Error&) {
@@ -344,7 +344,7 @@ void ClientCore::monitor() {
     int socket_fd = -1;
     {
       std::lock_guard lock(mutex_);
-      socket_fd = connected_ ? connection_.fd() : -1;
+      socket_fd = connected_.load(std::memory_order_relaxed) ? connection_.fd() : -1;
     }
     if (socket_fd >= 0) {
       // Only hang-ups are asked for: replies are read by the caller that sent the request.
@@ -354,7 +354,7 @@ void ClientCore::monitor() {
       if ((fds[0].revents & (POLLHUP | POLLRDHUP | POLLERR)) == 0) continue;
       std::lock_guard lock(mutex_);
       connection_.close();
-      connected_ = false;
+      connected_.store(false, std::memory_order_relaxed);
     }
     // The daemon is gone: the data path goes on; try to reach its successor every 20 ms.
     for (;;) {

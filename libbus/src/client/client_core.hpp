@@ -80,7 +80,9 @@ class ClientCore {
   mutable std::mutex mutex_;
   std::condition_variable connected_changed_;
   ControlConnection connection_;
-  std::atomic<bool> connected_{false};  // written under mutex_ (connected_changed_ waits on it)
+  // Written and waited on under mutex_, which orders it; atomic (relaxed) only so that connected()
+  // may read it without the lock, as a hint.
+  std::atomic<bool> connected_{false};
   std::uint64_t client_id_ = 0;
   std::uint64_t epoch_ = 0;
   std::uint32_t daemon_version_ = 0;
