@@ -10,10 +10,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <optional>
 #include <span>
 #include <string>
@@ -278,20 +280,24 @@ class DaemonProcess {
   // caught signals, and where it sleeps. A SIGTERM that is pending and caught but never handled
   // is a different bug from a daemon busy in its shutdown.
   [[nodiscard]] std::string still_running_report() const {
-    std::string report = "\n--- still running; from /proc/" + std::to_string(pid_) + ":\n";
-    const auto append_file = [&](const std::string& name, const char* only_prefixes) {
-      std::ifstream file("/proc/" + std::to_string(pid_) + "/" + name);
+    const std::string dir = "/proc/" + std::to_string(pid_) + "/";
+    std::string report = "\n--- still running; from " + dir + ":\n";
+    // `keys` empty: every line of the file; otherwise only the "key:" lines named.
+    const auto append_file = [&](const std::string& name,
+                                 std::initializer_list<std::string_view> keys) {
+      std::ifstream file(dir + name);
       for (std::string line; std::getline(file, line);) {
-        const bool wanted = only_prefixes == nullptr ||
-                            std::string_view(only_prefixes).find(line.substr(0, line.find(':'))) !=
-                                std::string_view::npos;
-        if (wanted) report += name + ": " + line + "\n";
+        const std::string_view key = std::string_view(line).substr(0, line.find(':'));
+        if (keys.size() == 0 || std::find(keys.begin(), keys.end(), key) != keys.end()) {
+          report += name + ": " + line + "\n";
+        }
       }
     };
-    append_file("status", "State Threads SigQ SigPnd ShdPnd SigBlk SigIgn SigCgt");
-    append_file("wchan", nullptr);
-    append_file("syscall", nullptr);
-    append_file("stack", nullptr);
+    append_file("status",
+                {"State", "Threads", "SigQ", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"});
+    append_file("wchan", {});
+    append_file("syscall", {});
+    append_file("stack", {});
     return report;
   }
 
